@@ -1,0 +1,170 @@
+// stagewise — "Loss Landscape Degeneracy Drives Stagewise Development in Transformers", declared.
+//
+//   npx tsx pipeline.ts figures                 bring every figure up to date (configs/default.yaml)
+//   npx tsx pipeline.ts figures --config F      another experiment
+//   npx tsx pipeline.ts --only llc              re-estimate just the LLCs (inputs must be cached)
+//   npx tsx pipeline.ts figures --watch         rebuild figures when configs or code change
+//   npx tsx pipeline.ts --dry-run | --explain NODE | gc
+//
+// The method, as a graph. For each task distribution and training seed:
+//   1. tasks             fixed evaluation batches and the essential-dynamics probe set;
+//   2. train             a transformer trained on fresh in-context regression batches, checkpointed on a
+//                        log ∪ linear grid of steps;
+//   3. evaluate          every checkpoint: test loss per position, baselines, the raw outputs on the probe set;
+//   4. llc               the local learning coefficient λ̂(w_t) by SGLD at a log-spaced subset of checkpoints;
+//   5. stage-boundaries  plateaus and turning points of λ̂ against log t → developmental stages LR1, LR2, …;
+//   6. essential-dynamics  PCA of the outputs over training, smoothed, with osculating circles and cusps;
+//   7. figures           the paper's figures and an HTML report.
+// Plus the finite-M task-prior sweep (paper Figure 20) and the LLC calibration sweep (App. E.3).
+import { runCli } from './engine/cli.ts';
+import { fileRef, ref } from './engine/stage.ts';
+import { expandSweep, pointId } from './engine/sweep.ts';
+import type { NodeDecl } from './engine/types.ts';
+import { configSchema, type Config } from './configs/schema.ts';
+import { checkpointSteps } from './lib/optim.ts';
+import { tasksStage } from './stages/tasks.ts';
+import { trainStage } from './stages/train.ts';
+import { evaluateStage } from './stages/evaluate.ts';
+import { llcStage } from './stages/llc.ts';
+import { stageBoundariesStage } from './stages/stage-boundaries.ts';
+import { edStage } from './stages/essential-dynamics.ts';
+import * as figures from './stages/figures.ts';
+
+const checkpointFile = (step: number) => `checkpoints/step-${String(step).padStart(8, '0')}.swt`;
+
+/** The nearest training checkpoint to each step of `wanted`, without repeats. */
+function snapToCheckpoints(wanted: number[], available: number[]): number[] {
+  const nearest = (s: number) => available.reduce((best, c) => (Math.abs(c - s) < Math.abs(best - s) ? c : best));
+  return [...new Set(wanted.map(nearest))].sort((a, b) => a - b);
+}
+
+export function declare(config: Config): NodeDecl[] {
+  const nodes: NodeDecl[] = [];
+  const add = (node: NodeDecl) => (nodes.push(node), node.id);
+  const { task, data } = config;
+  const model = { D: task.D, K: task.K, ...config.model };
+
+  /** One training run and its per-checkpoint evaluations. */
+  function trainRun(label: string, M: number | 'inf', seed: number, settings: Config['train'], modelConfig = model) {
+    const tasksId = `tasks[M=${M === 'inf' ? 'inf' : M}]`;
+    if (!nodes.some((n) => n.id === tasksId)) {
+      add({ id: tasksId, stage: tasksStage, params: { ...task, M, ...data }, inputs: {} });
+    }
+    const trainId = add({
+      id: `train[${label}]`,
+      stage: trainStage,
+      params: {
+        model: modelConfig,
+        task: { ...task, M },
+        steps: settings.steps,
+        batchSize: settings.batchSize,
+        lr: settings.lr,
+        seed,
+        checkpoints: settings.checkpoints,
+      },
+      inputs: { tasks: ref(tasksId) },
+    });
+    const steps = checkpointSteps(settings.steps, settings.checkpoints.logSpace, settings.checkpoints.linearSpace);
+    const evalIds = steps.map((step) =>
+      add({
+        id: `evaluate[${label},step=${step}]`,
+        stage: evaluateStage,
+        params: {},
+        inputs: {
+          checkpoint: fileRef(trainId, checkpointFile(step)),
+          model: fileRef(trainId, 'model.json'),
+          tasks: ref(tasksId),
+        },
+      }),
+    );
+    return { tasksId, trainId, steps, evalIds };
+  }
+
+  function llcNode(id: string, run: ReturnType<typeof trainRun>, M: number | 'inf', step: number, sampler: Config['llc']['sampler']) {
+    return add({
+      id,
+      stage: llcStage,
+      params: { sampler, task: { ...task, M }, model },
+      inputs: { checkpoint: fileRef(run.trainId, checkpointFile(step)), tasks: ref(run.tasksId) },
+    });
+  }
+
+  // The main runs: every (seed, M) of the training sweep.
+  const runs = expandSweep(config.train).map((point) => {
+    const seed = (point.seed as number | undefined) ?? 0;
+    const M = (point.M as number | 'inf' | undefined) ?? 'inf';
+    const label = pointId({ seed, M });
+    const run = trainRun(label, M, seed, config.train);
+    const llcSteps = snapToCheckpoints(
+      checkpointSteps(config.train.steps, config.llc.checkpoints.logSpace, config.llc.checkpoints.linearSpace),
+      run.steps,
+    );
+    const llcIds = llcSteps.map((step) => llcNode(`llc[${label},step=${step}]`, run, M, step, config.llc.sampler));
+    const llcEvalIds = llcSteps.map((step) => run.evalIds[run.steps.indexOf(step)]);
+    const stagesId = add({
+      id: `stage-boundaries[${label}]`,
+      stage: stageBoundariesStage,
+      params: config.stageDetection,
+      inputs: { llcs: llcIds.map(ref), evals: llcEvalIds.map(ref) },
+    });
+    const edId = add({
+      id: `essential-dynamics[${label}]`,
+      stage: edStage,
+      params: config.essentialDynamics,
+      inputs: { evals: run.evalIds.map(ref) },
+    });
+    return { label, seed, M, run, llcSteps, llcIds, stagesId, edId };
+  });
+
+  // LLC calibration: a grid of sampler settings on chosen checkpoints of the first run.
+  const calibrationIds: string[] = [];
+  if (config.calibration) {
+    const first = runs[0];
+    const { sweep, ...overrides } = config.calibration.sampler;
+    const points = expandSweep({ ...config.llc.sampler, ...overrides, sweep });
+    for (const step of snapToCheckpoints(config.calibration.steps, first.run.steps)) {
+      for (const sampler of points) {
+        const id = `llc-calibration[${first.label},step=${step},${pointId(sweep ? pick(sampler, Object.keys(sweep)) : {})}]`;
+        calibrationIds.push(llcNode(id, first.run, first.M, step, sampler as Config['llc']['sampler']));
+      }
+    }
+  }
+
+  // Task prior (Figure 20): finite-M runs, evaluated at every checkpoint.
+  const taskPriorRuns = (config.taskPrior?.M ?? []).map((M) => {
+    const tp = config.taskPrior!;
+    const label = `prior,M=${M}`;
+    return { M, ...trainRun(label, M, tp.seed, { ...tp, sweep: undefined }, { ...model, includeOutput: tp.includeOutput }) };
+  });
+
+  figures.declareFigures({
+    add,
+    config,
+    runs: runs.map((r) => ({
+      label: r.label,
+      seed: r.seed,
+      M: r.M,
+      trainId: r.run.trainId,
+      evalIds: r.run.evalIds,
+      evalSteps: r.run.steps,
+      llcIds: r.llcIds,
+      llcSteps: r.llcSteps,
+      stagesId: r.stagesId,
+      edId: r.edId,
+    })),
+    calibrationIds,
+    taskPrior: taskPriorRuns.map((r) => ({ M: r.M, tasksId: r.tasksId, evalIds: r.evalIds, evalSteps: r.steps })),
+  });
+  return nodes;
+}
+
+function pick(o: Record<string, unknown>, keys: string[]) {
+  return Object.fromEntries(keys.map((k) => [k, o[k]]));
+}
+
+await runCli({
+  argv: process.argv.slice(2),
+  configSchema,
+  declare: (config) => declare(config as Config),
+  defaultConfig: 'configs/default.yaml',
+});
