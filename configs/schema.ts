@@ -72,11 +72,15 @@ export const configSchema = z.strictObject({
     checkpoints: checkpointGridSchema,
     sampler: samplerSchema,
   }),
+  /** lib/stage-detection.ts: smoothing of λ̂ against ln(t + 1) and the critical-point rule. */
   stageDetection: z.strictObject({
-    /** Gaussian smoothing bandwidth in ln(t + 1) units. */
+    /** Gaussian kernel standard deviation in ln(t + 1). */
     bandwidth: positive,
-    /** A boundary needs |dλ̂/d ln t| below this fraction of the curve's largest |slope|. */
-    flatness: z.number().positive().max(1),
+    /** |dλ̂/d ln t| threshold as a fraction of (range of λ̂)/(span of ln t); the paper's 8 ≈ 0.6. */
+    relativeThreshold: positive,
+    /** A stage whose λ̂ changes by less than this fraction of the range is 'Other' (flat). */
+    flatFraction: z.number().nonnegative().optional(),
+    endFraction: z.number().nonnegative().optional(),
   }),
   essentialDynamics: z.strictObject({
     components: positiveInt,

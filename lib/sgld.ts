@@ -1,0 +1,189 @@
+// Stochastic-gradient Langevin dynamics around a checkpoint w* (llc.md §2, §4).
+// One chain samples the localised, tempered posterior p(w) ∝ exp(−nβ·L_n(w) − (γ/2)‖w − w*‖²):
+//   w ← w − (ε/2)·[nβ·∇L_m(w) + γ·(w − w*)] + √ε·ξ,   ξ ~ N(0, I)
+// The noise ξ comes from our own Rng (not tf.randomNormal) so a chain is reproducible across backends.
+import * as tf from '@tensorflow/tfjs';
+import type { Rng } from './rng.ts';
+
+/** A differentiable loss that owns its data (a fixed dataset cycled in minibatches, or a fresh stream). */
+export interface SgldTarget {
+  variables: tf.Variable[];
+  /**
+   * Loss of minibatch `batchIndex` at the current variables: per position (a K-vector; K = 1 for a
+   * scalar loss), and the gradients of its mean over positions, in `variables` order.
+   * The caller disposes the returned grads.
+   */
+  lossAndGrads(batchIndex: number): { perPosition: Float32Array; grads: tf.Tensor[] };
+}
+
+/** The sampler in devinterp's parameterisation: step size ε, inverse temperature nβ, localisation γ. */
+export interface SgldHyper {
+  eps: number;
+  nbeta: number;
+  gamma: number;
+}
+
+/** The sweeps' "scale" parameterisation: w ← w − g·∇L − ℓ·(w − w*) + √s·ξ. */
+export interface SgldScale {
+  gradientScale: number; // g
+  localizationScale: number; // ℓ
+  noiseScale: number; // s
+}
+
+/** ε = s, nβ = 2g/s, γ = 2ℓ/s (llc.md §2 table). */
+export function fromScale({ gradientScale: g, localizationScale: l, noiseScale: s }: SgldScale): SgldHyper {
+  if (!(s > 0)) throw new Error(`sgld: noiseScale (s) must be > 0, got ${s}`);
+  return { eps: s, nbeta: (2 * g) / s, gamma: (2 * l) / s };
+}
+
+/** g = ε·nβ/2, ℓ = ε·γ/2, s = ε. */
+export function toScale({ eps, nbeta, gamma }: SgldHyper): SgldScale {
+  return { gradientScale: (eps * nbeta) / 2, localizationScale: (eps * gamma) / 2, noiseScale: eps };
+}
+
+export interface SgldChainOptions extends SgldHyper {
+  /** Steps run before the recorded draws; their losses are still returned (traces show them). */
+  burnin: number;
+  draws: number;
+  /** Source of ξ; one independent stream per chain. */
+  noise: Rng;
+  signal?: AbortSignal;
+  /** Called every `progressEvery` steps and at the end with (steps done, total steps). */
+  onProgress?: (done: number, total: number) => void;
+  progressEvery?: number;
+}
+
+/** The losses of one chain: step t's minibatch loss at the pre-update weights ("grad-minibatch"). */
+export interface ChainRun {
+  /** Row-major [steps, K]; burn-in steps first. A failed chain holds the steps up to and including the bad one. */
+  losses: Float32Array;
+  K: number;
+  /** Rows in `losses`. */
+  steps: number;
+  burnin: number;
+  failed: boolean;
+  /** Why the chain failed, naming the step and draw index. */
+  reason?: string;
+}
+
+function checkHyper(o: SgldChainOptions): void {
+  const bad = (key: string, want: string, got: unknown) => {
+    throw new Error(`sgld: ${key} must be ${want}, got ${String(got)}`);
+  };
+  if (!(o.eps > 0 && Number.isFinite(o.eps))) bad('eps', 'a finite number > 0', o.eps);
+  if (!(o.nbeta > 0 && Number.isFinite(o.nbeta))) bad('nbeta', 'a finite number > 0', o.nbeta);
+  if (!(o.gamma >= 0 && Number.isFinite(o.gamma))) bad('gamma', 'a finite number >= 0', o.gamma);
+  if (!(Number.isInteger(o.burnin) && o.burnin >= 0)) bad('burnin', 'an integer >= 0', o.burnin);
+  if (!(Number.isInteger(o.draws) && o.draws >= 1)) bad('draws', 'an integer >= 1', o.draws);
+}
+
+function abortError(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error('sgld chain aborted');
+}
+
+/**
+ * Run one SGLD chain from the target's current variables (= w*) and restore w* afterwards, so the
+ * same target can run the next chain. Never throws for a divergent chain: NaN/Inf is reported as
+ * `failed` so the caller can drop it explicitly.
+ */
+export function sgldChain(target: SgldTarget, opts: SgldChainOptions): ChainRun {
+  checkHyper(opts);
+  const { eps, nbeta, gamma, burnin, draws, noise, signal, onProgress } = opts;
+  const progressEvery = opts.progressEvery ?? 100;
+  const total = burnin + draws;
+  const vars = target.variables;
+  const anchor = vars.map((v) => tf.keep(v.clone())); // w*: localisation centre and restore point
+  const noiseStd = Math.sqrt(eps);
+  let losses = new Float32Array(0);
+  let K = 0;
+  let steps = 0;
+  let failure: string | undefined;
+  try {
+    for (let t = 0; t < total; t++) {
+      if (signal?.aborted) throw abortError(signal);
+      const { perPosition, grads } = target.lossAndGrads(t);
+      if (grads.length !== vars.length) {
+        tf.dispose(grads);
+        throw new Error(`sgld: target returned ${grads.length} grads for ${vars.length} variables`);
+      }
+      if (t === 0) {
+        K = perPosition.length;
+        if (K < 1) throw new Error('sgld: target returned an empty per-position loss');
+        losses = new Float32Array(total * K);
+      } else if (perPosition.length !== K) {
+        tf.dispose(grads);
+        throw new Error(`sgld: per-position loss length changed from ${K} to ${perPosition.length} at step ${t}`);
+      }
+      losses.set(perPosition, t * K);
+      steps = t + 1;
+      if (!perPosition.every(Number.isFinite)) {
+        tf.dispose(grads);
+        const where = t < burnin ? `burn-in step ${t}` : `draw ${t - burnin}`;
+        failure = `non-finite minibatch loss at step ${t} (${where}): the chain diverged; try a smaller eps`;
+        break;
+      }
+      tf.tidy(() => {
+        vars.forEach((v, i) => {
+          const xi = tf.tensor(noise.fillNormal(new Float32Array(v.size), noiseStd), v.shape, 'float32');
+          const drift = grads[i].mul(nbeta).add(v.sub(anchor[i]).mul(gamma));
+          v.assign(v.sub(drift.mul(eps / 2)).add(xi));
+        });
+      });
+      tf.dispose(grads);
+      if (onProgress && (steps % progressEvery === 0 || steps === total)) onProgress(steps, total);
+    }
+  } finally {
+    vars.forEach((v, i) => v.assign(anchor[i]));
+    tf.dispose(anchor);
+  }
+  return {
+    losses: losses.subarray(0, steps * K),
+    K,
+    steps,
+    burnin,
+    failed: failure !== undefined,
+    ...(failure !== undefined ? { reason: failure } : {}),
+  };
+}
+
+/**
+ * Minibatch order over a fixed dataset of n items: each epoch is a fresh permutation, cut into
+ * ⌊n/m⌋ batches of m (the remainder is skipped that epoch, so every batch has exactly m items).
+ * Batches must be requested in order (0, 1, 2, …), as a chain does; batch 0 again starts the next
+ * chain with a fresh permutation (the rng stream continues).
+ */
+export class ShuffledBatches {
+  readonly perEpoch: number;
+  private order: Uint32Array;
+  private epoch = -1;
+
+  constructor(readonly n: number, readonly m: number, private readonly rng: Rng) {
+    if (!(Number.isInteger(m) && m >= 1 && Number.isInteger(n) && n >= m)) {
+      throw new Error(`minibatches: need integers 1 <= batchSize (${m}) <= datasetSize (${n})`);
+    }
+    this.perEpoch = Math.floor(n / m);
+    this.order = new Uint32Array(n);
+  }
+
+  /** Dataset indices of batch `b`. */
+  batch(b: number): Uint32Array {
+    const epoch = Math.floor(b / this.perEpoch);
+    if (b === 0) this.epoch = -1;
+    if (epoch === this.epoch + 1) this.shuffle();
+    else if (epoch !== this.epoch) throw new Error(`minibatches: batch ${b} requested out of order (epoch ${this.epoch})`);
+    const start = (b - epoch * this.perEpoch) * this.m;
+    return this.order.subarray(start, start + this.m);
+  }
+
+  private shuffle(): void {
+    const a = this.order;
+    for (let i = 0; i < a.length; i++) a[i] = i;
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = this.rng.int(i + 1);
+      const tmp = a[i];
+      a[i] = a[j];
+      a[j] = tmp;
+    }
+    this.epoch++;
+  }
+}
