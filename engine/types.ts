@@ -106,6 +106,8 @@ export interface BuildRecord {
   stage: string;
   /** The params as declared by the stage schema (after validation). */
   params: Record<string, unknown>;
+  /** StageDef.version at build time (absent = 0). Added by the engine; optional for older records. */
+  stageVersion?: number;
   codeDigest: CodeDigest;
   /** Per local module of the import closure: path relative to the project root → sha256. */
   codeFiles: Record<string, string>;

@@ -1,0 +1,63 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ResourcePools } from '../../engine/pools.ts';
+
+test('clamp: default { cpu: 1 }, requests above the pool size are clamped, bad values rejected', () => {
+  const p = new ResourcePools({ cpu: 4, gpu: 1 });
+  assert.equal(p.clamp(undefined), { cpu: 1, gpu: 0 });
+  assert.equal(p.clamp({ cpu: 16, gpu: 2 }), { cpu: 4, gpu: 1 });
+  assert.equal(p.clamp({ gpu: 1 }), { cpu: 0, gpu: 1 });
+  assert.throws(() => p.clamp({ cpu: -1 }), /resources\.cpu: expected a non-negative number, got -1/);
+  assert.throws(() => new ResourcePools({ cpu: 1.5, gpu: 1 }), /resource pool cpu: expected a non-negative integer/);
+});
+
+test('random mixed requests never exceed either pool, and all complete', async () => {
+  const cap = { cpu: 3, gpu: 1 };
+  const p = new ResourcePools(cap);
+  const inUse = { cpu: 0, gpu: 0 };
+  const max = { cpu: 0, gpu: 0 };
+  let seed = 7;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const jobs = Array.from({ length: 60 }, async () => {
+    const req = p.clamp({ cpu: 1 + Math.floor(rand() * 3), gpu: rand() < 0.3 ? 1 : 0 });
+    const release = await p.acquire(req);
+    inUse.cpu += req.cpu;
+    inUse.gpu += req.gpu;
+    max.cpu = Math.max(max.cpu, inUse.cpu);
+    max.gpu = Math.max(max.gpu, inUse.gpu);
+    await new Promise((r) => setTimeout(r, rand() * 3));
+    inUse.cpu -= req.cpu;
+    inUse.gpu -= req.gpu;
+    release();
+  });
+  await Promise.all(jobs);
+  assert.ok(max.cpu <= cap.cpu && max.gpu <= cap.gpu, JSON.stringify(max));
+  assert.is(max.cpu, cap.cpu, 'the pool is actually used in parallel');
+});
+
+test('a two-unit request is granted atomically (no deadlock between multi-unit waiters)', async () => {
+  const p = new ResourcePools({ cpu: 2, gpu: 0 });
+  const order: string[] = [];
+  const hold = await p.acquire({ cpu: 1, gpu: 0 });
+  const a = p.acquire({ cpu: 2, gpu: 0 }).then((r) => (order.push('a'), r));
+  const b = p.acquire({ cpu: 2, gpu: 0 }).then((r) => (order.push('b'), r));
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(order, []);
+  hold();
+  (await a)();
+  (await b)();
+  assert.equal(order, ['a', 'b']);
+});
+
+test('an aborted waiter leaves the queue', async () => {
+  const p = new ResourcePools({ cpu: 1, gpu: 0 });
+  const hold = await p.acquire({ cpu: 1, gpu: 0 });
+  const ac = new AbortController();
+  const waiting = p.acquire({ cpu: 1, gpu: 0 }, ac.signal);
+  ac.abort(new Error('stop'));
+  await waiting.then(() => assert.unreachable('granted'), (e: Error) => assert.is(e.message, 'stop'));
+  hold();
+  (await p.acquire({ cpu: 1, gpu: 0 }))();
+});
+
+test.run();
