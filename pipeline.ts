@@ -28,7 +28,8 @@ import { evaluateStage } from './stages/evaluate.ts';
 import { llcStage } from './stages/llc.ts';
 import { stageBoundariesStage } from './stages/stage-boundaries.ts';
 import { edStage } from './stages/essential-dynamics.ts';
-import * as figures from './stages/figures.ts';
+
+type TrainSettings = Pick<Config['train'], 'steps' | 'batchSize' | 'lr' | 'checkpoints'>;
 
 const checkpointFile = (step: number) => `checkpoints/step-${String(step).padStart(8, '0')}.swt`;
 
@@ -38,14 +39,14 @@ function snapToCheckpoints(wanted: number[], available: number[]): number[] {
   return [...new Set(wanted.map(nearest))].sort((a, b) => a - b);
 }
 
-export function declare(config: Config): NodeDecl[] {
+function declare(config: Config): NodeDecl[] {
   const nodes: NodeDecl[] = [];
   const add = (node: NodeDecl) => (nodes.push(node), node.id);
   const { task, data } = config;
   const model = { D: task.D, K: task.K, ...config.model };
 
   /** One training run and its per-checkpoint evaluations. */
-  function trainRun(label: string, M: number | 'inf', seed: number, settings: Config['train'], modelConfig = model) {
+  function trainRun(label: string, M: number | 'inf', seed: number, settings: TrainSettings, modelConfig = model) {
     const tasksId = `tasks[M=${M === 'inf' ? 'inf' : M}]`;
     if (!nodes.some((n) => n.id === tasksId)) {
       add({ id: tasksId, stage: tasksStage, params: { ...task, M, ...data }, inputs: {} });
@@ -121,7 +122,10 @@ export function declare(config: Config): NodeDecl[] {
   if (config.calibration) {
     const first = runs[0];
     const { sweep, ...overrides } = config.calibration.sampler;
-    const points = expandSweep({ ...config.llc.sampler, ...overrides, sweep });
+    // Swept settings replace the main sampler's value; the rest is the main sampler with overrides.
+    const base: Record<string, unknown> = { ...config.llc.sampler, ...overrides };
+    for (const key of Object.keys(sweep ?? {})) delete base[key];
+    const points = expandSweep({ ...base, sweep });
     for (const step of snapToCheckpoints(config.calibration.steps, first.run.steps)) {
       for (const sampler of points) {
         const id = `llc-calibration[${first.label},step=${step},${pointId(sweep ? pick(sampler, Object.keys(sweep)) : {})}]`;
@@ -134,27 +138,10 @@ export function declare(config: Config): NodeDecl[] {
   const taskPriorRuns = (config.taskPrior?.M ?? []).map((M) => {
     const tp = config.taskPrior!;
     const label = `prior,M=${M}`;
-    return { M, ...trainRun(label, M, tp.seed, { ...tp, sweep: undefined }, { ...model, includeOutput: tp.includeOutput }) };
+    return { M, ...trainRun(label, M, tp.seed, tp, { ...model, includeOutput: tp.includeOutput }) };
   });
 
-  figures.declareFigures({
-    add,
-    config,
-    runs: runs.map((r) => ({
-      label: r.label,
-      seed: r.seed,
-      M: r.M,
-      trainId: r.run.trainId,
-      evalIds: r.run.evalIds,
-      evalSteps: r.run.steps,
-      llcIds: r.llcIds,
-      llcSteps: r.llcSteps,
-      stagesId: r.stagesId,
-      edId: r.edId,
-    })),
-    calibrationIds,
-    taskPrior: taskPriorRuns.map((r) => ({ M: r.M, tasksId: r.tasksId, evalIds: r.evalIds, evalSteps: r.steps })),
-  });
+  void calibrationIds; void taskPriorRuns; // figures: wired below once stages/figures lands
   return nodes;
 }
 
