@@ -1,0 +1,82 @@
+// Stage 'figure-behaviour': the behavioural figures of one training run (figures.md §2
+// behavioral-detail and behavioral).
+//
+// Inputs:
+//   evals:  string[]  evaluate node directories of this run (any order; sorted by step)
+//   stages: string    its stage-boundaries node directory (stages.json: LLC, fit, slope, stages)
+//   train:  string    its train node directory (baselines.json: per-position zero/ridge losses)
+// Params:
+//   label     run label for titles (e.g. "seed 1")
+//   fitSigma  Gaussian smoothing width, in checkpoints, of the loss and weight-norm fits (default 2)
+//   xLimits, style  as in figure-lr
+// Outputs: behavioral-detail.svg (2×3: loss, LLC, weight norm and their slopes),
+//          behavioral.svg (per-position prediction norm, loss relative to baselines, ICL scores),
+//          figures.json.
+import path from 'node:path';
+import { z } from 'zod';
+import { defineStage } from '../../engine/stage.ts';
+import { behavioural, behaviouralDetail } from '../../lib/plots/training-figures.ts';
+import { figureOptions, figureStyleSchema, inputList, inputPath, readEvals, readJson, writeFigures, xLimitsSchema, type BaselinesJson, type StagesJson } from './common.ts';
+
+const STAGE = 'figure-behaviour';
+
+export const figureBehaviourParams = z.strictObject({
+  label: z.string().default('run'),
+  fitSigma: z.number().nonnegative().default(2),
+  xLimits: xLimitsSchema,
+  style: figureStyleSchema.default(figureStyleSchema.parse({})),
+});
+
+export const figureBehaviourStage = defineStage({
+  name: STAGE,
+  module: import.meta.url,
+  params: figureBehaviourParams,
+  async run(ctx) {
+    const { label, fitSigma, xLimits, style } = ctx.params;
+    const evals = await readEvals(STAGE, inputList(STAGE, ctx.inputs, 'evals'));
+    if (evals.length < 3) throw new Error(`${STAGE}: need at least 3 evaluate inputs for slopes, got ${evals.length}`);
+    const st = await readJson<StagesJson>(STAGE, path.join(inputPath(STAGE, ctx.inputs, 'stages'), 'stages.json'));
+    const baselines = await readJson<BaselinesJson>(STAGE, path.join(inputPath(STAGE, ctx.inputs, 'train'), 'baselines.json'));
+    if (st.steps.length < 3) throw new Error(`${STAGE}: stages.json has ${st.steps.length} LLC points, need at least 3 for slopes`);
+    const steps = evals.map((e) => e.step);
+    const detail = behaviouralDetail(
+      {
+        steps,
+        loss: evals.map((e) => e.loss),
+        weightNorm: evals.map((e) => e.weightNorm),
+        llcSteps: st.steps,
+        llc: st.llc,
+        llcFit: st.llcSmoothed,
+        llcSlope: st.slope,
+        stages: st.stages,
+        fitSigma,
+      },
+      figureOptions('behavioral-detail', style, xLimits),
+    );
+    const perPosition = behavioural(
+      {
+        steps,
+        predNormPerPos: evals.map((e) => e.predNormPerPos),
+        lossPerPos: evals.map((e) => e.lossPerPos),
+        zeroPerPos: baselines.pretrain.zero.msePerPos,
+        ridgePerPos: baselines.pretrain.ridge.msePerPos,
+        stages: st.stages,
+      },
+      figureOptions('behavioral', style, xLimits),
+    );
+    await writeFigures(ctx.outDir, [
+      {
+        file: 'behavioral-detail.svg',
+        title: `Behavioural detail (${label})`,
+        caption: 'Top: test loss (log), LLC λ̂ and weight norm (log) over training; bottom: their slopes in log time (weight norm: per step). Faint: measured; dashed red: fits (LLC: the stage-detection fit; loss, weight norm: Gaussian smoothing over checkpoints).',
+        svg: detail,
+      },
+      {
+        file: 'behavioral.svg',
+        title: `Per-position behaviour (${label})`,
+        caption: '(a) Mean squared prediction E[ŷₖ²] per context position k, mean in red: LR1 pulls predictions toward 0. (b) Excess loss over ridge relative to the zero predictor: 1 = no better than predicting 0, 0 = Bayes optimal. (c) ICL scores: loss differences between context positions.',
+        svg: perPosition,
+      },
+    ]);
+  },
+});

@@ -1,0 +1,127 @@
+// Shared glue of the figure stages: reading upstream artifacts, the figure-style params, and
+// writing SVGs with a figures.json manifest that the index page reads for titles and captions.
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import type { FigureOptions } from '../../lib/plots/training-figures.ts';
+
+const hexColor = z.string().regex(/^#([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$/, 'expected a hex colour such as "#fdba7d"');
+
+/**
+ * Figure-only settings. They enter only the figure nodes' keys, so changing a colour or a size
+ * rebuilds figures and nothing upstream. Same fields as the config's `figures:` block.
+ */
+export const figureStyleSchema = z.strictObject({
+  /** Single-column width in CSS px (the paper's 3.25 in at 96 px/in = 312). */
+  width: z.number().positive().default(312),
+  /** Tick/legend text in px; axis labels and titles are 1 px larger. */
+  fontSize: z.number().min(6).max(32).default(11),
+  /** Stage colour overrides by stage label, e.g. { LR1: "#fdba7d" }. */
+  stageColors: z.record(z.string(), hexColor).optional(),
+});
+export type FigureStyle = z.output<typeof figureStyleSchema>;
+
+/** Limits of the training-step axis, e.g. [100, 500000] as the paper; default the data's extent. */
+export const xLimitsSchema = z.tuple([z.number().positive(), z.number().positive()]).optional();
+
+export function figureOptions(id: string, style: FigureStyle, xLimits?: [number, number]): FigureOptions {
+  return { id, width: style.width, fontSize: style.fontSize, stageColors: style.stageColors, xLimits };
+}
+
+export function inputList(stage: string, inputs: Record<string, string | string[]>, name: string): string[] {
+  const v = inputs[name];
+  if (!Array.isArray(v)) throw new Error(`${stage}: input '${name}' must be a list of node directories, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+export function inputPath(stage: string, inputs: Record<string, string | string[]>, name: string): string {
+  const v = inputs[name];
+  if (typeof v !== 'string') throw new Error(`${stage}: input '${name}' must be a single node directory, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+export function optionalInputPath(stage: string, inputs: Record<string, string | string[]>, name: string): string | undefined {
+  return inputs[name] === undefined ? undefined : inputPath(stage, inputs, name);
+}
+
+export async function readJson<T>(stage: string, file: string): Promise<T> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new Error(`${stage}: cannot read ${file}: ${(err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new Error(`${stage}: ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+export async function readJsonl<T>(stage: string, file: string): Promise<T[]> {
+  const text = await readFile(file, 'utf8').catch((err: Error) => {
+    throw new Error(`${stage}: cannot read ${file}: ${err.message}`);
+  });
+  return text
+    .split('\n')
+    .filter((line) => line.trim())
+    .map((line, i) => {
+      try {
+        return JSON.parse(line) as T;
+      } catch (err) {
+        throw new Error(`${stage}: ${file} line ${i + 1} is not valid JSON: ${(err as Error).message}`);
+      }
+    });
+}
+
+export interface ManifestEntry {
+  file: string;
+  title: string;
+  caption?: string;
+}
+
+/** Write each SVG plus figures.json (in this order of figures), which the index page reads. */
+export async function writeFigures(outDir: string, figures: (ManifestEntry & { svg: string })[]): Promise<void> {
+  for (const f of figures) await writeFile(path.join(outDir, f.file), f.svg);
+  const manifest: ManifestEntry[] = figures.map(({ file, title, caption }) => ({ file, title, ...(caption ? { caption } : {}) }));
+  await writeFile(path.join(outDir, 'figures.json'), JSON.stringify(manifest, null, 2) + '\n');
+}
+
+/** stages.json as stage-boundaries writes it (docs/artifacts.md). */
+export interface StagesJson {
+  steps: number[];
+  llc: number[];
+  llcSmoothed: number[];
+  slope: number[];
+  boundaries: { step: number; index: number; llc: number; loss: number }[];
+  stages: { label: string; start: number; end: number; type: 'A' | 'B' | 'Other' }[];
+}
+
+/** eval.json as evaluate writes it (docs/artifacts.md). */
+export interface EvalJson {
+  step: number;
+  loss: number;
+  lossPerPos: number[];
+  predNormPerPos: number[];
+  deltaRidge: number;
+  deltaRidgePerPos: number[];
+  weightNorm: number;
+  fromZero: number;
+  fromTaskMean: number;
+}
+
+export interface BaselinesJson {
+  pretrain: Record<'zero' | 'ridge' | 'dmmse' | 'taskAverage', { mse: number; msePerPos: number[] }>;
+}
+
+/** Read eval.json of every dir and return them, with their dir, sorted by step (steps must be distinct). */
+export async function readEvals(stage: string, dirs: string[]): Promise<(EvalJson & { dir: string })[]> {
+  const evals = await Promise.all(dirs.map(async (d) => ({ ...(await readJson<EvalJson>(stage, path.join(d, 'eval.json'))), dir: d })));
+  evals.forEach((e, i) => {
+    if (typeof e.step !== 'number') throw new Error(`${stage}: ${path.join(dirs[i], 'eval.json')} has no numeric 'step'`);
+  });
+  const sorted = [...evals].sort((a, b) => a.step - b.step);
+  const dup = sorted.find((e, i) => i > 0 && e.step === sorted[i - 1].step);
+  if (dup) throw new Error(`${stage}: two evaluate inputs have step ${dup.step} (expected one per checkpoint)`);
+  return sorted;
+}

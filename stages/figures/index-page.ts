@@ -1,0 +1,65 @@
+// Stage 'figures-index': figures/index.html, one self-contained page with every figure inline,
+// the detected stage tables and provenance.
+//
+// Inputs:
+//   figures: string[]  figure node directories (any figure-* stage), shown in this order; each
+//                      has figures.json naming its SVGs with titles and captions
+//   stages:  string[]  optional: stage-boundaries node directories, one table each
+// Params:
+//   title        page title
+//   stageLabels  one label per `stages` input (default "run 1", …)
+//   provenance   { config, backend, date, nodes: [{ id, key, wallSeconds }] } as the pipeline
+//                knows them (a stage sees only its inputs). They enter this node's key only, so
+//                a new date rebuilds the page and nothing else.
+// Output: index.html.
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { defineStage } from '../../engine/stage.ts';
+import { reportHtml, type ReportFigure, type StageTable } from '../../lib/plots/report.ts';
+import { readJson, type ManifestEntry, type StagesJson } from './common.ts';
+
+const STAGE = 'figures-index';
+
+export const figuresIndexParams = z.strictObject({
+  title: z.string().default('stagewise: developmental stages of in-context linear regression'),
+  stageLabels: z.array(z.string()).optional(),
+  provenance: z
+    .strictObject({
+      config: z.string().optional(),
+      backend: z.string().optional(),
+      date: z.string().optional(),
+      nodes: z.array(z.strictObject({ id: z.string(), key: z.string().optional(), wallSeconds: z.number().optional() })).optional(),
+    })
+    .default({}),
+});
+
+function list(inputs: Record<string, string | string[]>, name: string, required: boolean): string[] {
+  const v = inputs[name];
+  if (v === undefined && !required) return [];
+  if (!Array.isArray(v)) throw new Error(`${STAGE}: input '${name}' must be a list of node directories, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+export const figuresIndexStage = defineStage({
+  name: STAGE,
+  module: import.meta.url,
+  params: figuresIndexParams,
+  async run(ctx) {
+    const figures: ReportFigure[] = [];
+    for (const dir of list(ctx.inputs, 'figures', true)) {
+      const manifest = await readJson<ManifestEntry[]>(STAGE, path.join(dir, 'figures.json'));
+      for (const entry of manifest) figures.push({ ...entry, svg: await readFile(path.join(dir, entry.file), 'utf8') });
+    }
+    const stageDirs = list(ctx.inputs, 'stages', false);
+    const labels = ctx.params.stageLabels ?? stageDirs.map((_, i) => `run ${i + 1}`);
+    if (labels.length !== stageDirs.length) throw new Error(`${STAGE}: params.stageLabels has ${labels.length} entries, expected one per 'stages' input (${stageDirs.length})`);
+    const tables: StageTable[] = [];
+    for (let i = 0; i < stageDirs.length; i++) {
+      const st = await readJson<StagesJson>(STAGE, path.join(stageDirs[i], 'stages.json'));
+      tables.push({ label: labels[i], stages: st.stages, boundaries: st.boundaries.map((b) => ({ step: b.step, llc: b.llc, loss: b.loss })) });
+    }
+    await writeFile(path.join(ctx.outDir, 'index.html'), reportHtml({ title: ctx.params.title, figures, stageTables: tables, provenance: ctx.params.provenance }));
+    ctx.log.info(`${STAGE}: ${figures.length} figures, ${tables.length} stage tables`);
+  },
+});

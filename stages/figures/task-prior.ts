@@ -1,0 +1,47 @@
+// Stage 'figure-task-prior': the finite-M task-prior figure (figures.md §3, paper Figure 20).
+//
+// Inputs:
+//   evals: string[]  evaluate node directories of every finite-M run, flat (any order)
+// Params:
+//   M        one entry per evals entry, the task-set size of the run it belongs to (a positive
+//            integer or "inf"), e.g. [16, 16, 16, 256, 256, 256]
+//   xLimits, style  as in figure-lr
+// Outputs: task-prior.svg, figures.json.
+import { z } from 'zod';
+import { defineStage } from '../../engine/stage.ts';
+import { taskPriorFigure, type TaskPriorRun } from '../../lib/plots/prior-and-calibration.ts';
+import { figureOptions, figureStyleSchema, inputList, readEvals, writeFigures, xLimitsSchema } from './common.ts';
+
+const STAGE = 'figure-task-prior';
+
+export const figureTaskPriorParams = z.strictObject({
+  M: z.array(z.union([z.number().int().positive(), z.literal('inf')])).min(1),
+  xLimits: xLimitsSchema,
+  style: figureStyleSchema.default(figureStyleSchema.parse({})),
+});
+
+export const figureTaskPriorStage = defineStage({
+  name: STAGE,
+  module: import.meta.url,
+  params: figureTaskPriorParams,
+  async run(ctx) {
+    const { M, xLimits, style } = ctx.params;
+    const dirs = inputList(STAGE, ctx.inputs, 'evals');
+    if (dirs.length !== M.length) throw new Error(`${STAGE}: params.M has ${M.length} entries, expected one per 'evals' input (${dirs.length})`);
+    const groups = new Map<number | 'inf', string[]>();
+    dirs.forEach((d, i) => groups.set(M[i], [...(groups.get(M[i]) ?? []), d]));
+    const runs: TaskPriorRun[] = [];
+    for (const [m, group] of groups) {
+      const evals = await readEvals(`${STAGE} (M=${m})`, group);
+      runs.push({ M: m, steps: evals.map((e) => e.step), fromZero: evals.map((e) => e.fromZero), fromTaskMean: evals.map((e) => e.fromTaskMean) });
+    }
+    await writeFigures(ctx.outDir, [
+      {
+        file: 'task-prior.svg',
+        title: 'Learning the task prior (finite M)',
+        caption: 'Mean over evaluation sequences of Σₖ ŷₖ² (a) and of Σₖ (ŷₖ − t̄·xₖ)² (b), for models trained on M fixed tasks. Early in training the predictions approach t̄·x, the mean of the task prior, rather than 0.',
+        svg: taskPriorFigure(runs, figureOptions('task-prior', style, xLimits)),
+      },
+    ]);
+  },
+});

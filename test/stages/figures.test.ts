@@ -1,0 +1,145 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Resvg } from '@resvg/resvg-js';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { edParams, edStage } from '../../stages/essential-dynamics.ts';
+import { figureBehaviourStage, figureCalibrationStage, figureEdStage, figureLrStage, figuresIndexStage, figureTaskPriorStage } from '../../stages/figures.ts';
+import { fakeContext, logSteps, STAGES, tempDir, writeEval, writeLlc, writeRun } from './figure-fixtures.ts';
+
+const steps = logSteps(40);
+
+/** A stage run in a fresh outDir; returns the outDir. */
+async function runStage(root: string, name: string, stage: { params: { parse(v: unknown): unknown }; run(ctx: never): Promise<unknown> }, params: unknown, inputs: Record<string, string | string[]>) {
+  const outDir = path.join(root, name);
+  await mkdir(outDir);
+  await stage.run(fakeContext(stage.params.parse(params), inputs, outDir) as never);
+  return outDir;
+}
+
+/** Every SVG listed in figures.json exists, parses and renders (resvg throws on malformed SVG). */
+async function checkFigures(dir: string, expected: string[]) {
+  const manifest = JSON.parse(await readFile(path.join(dir, 'figures.json'), 'utf8')) as { file: string; title: string }[];
+  assert.equal(manifest.map((m) => m.file), expected);
+  const svgs: Record<string, string> = {};
+  for (const m of manifest) {
+    assert.ok(m.title.length > 0);
+    const svg = await readFile(path.join(dir, m.file), 'utf8');
+    const png = new Resvg(svg, { font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } }).render();
+    assert.ok(png.width > 200 && png.height > 100, `${m.file} renders (${png.width}×${png.height})`);
+    svgs[m.file] = svg;
+  }
+  assert.equal((await readdir(dir)).sort(), [...expected, 'figures.json'].sort());
+  return svgs;
+}
+
+const texts = (svg: string) => [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+
+test('figure stages turn pipeline-format artifacts into SVGs, and index.html gathers them', async () => {
+  const root = await tempDir('figures');
+  try {
+    const seed0 = await writeRun(root, 's0', steps);
+    const seed1 = await writeRun(root, 's1', steps, 0.95);
+    const style = { width: 312, fontSize: 11 };
+
+    const lr = await runStage(root, 'lr', figureLrStage, { labels: ['seed 0', 'seed 1'], xLimits: [100, 500000], style }, { train: [seed0.trainDir, seed1.trainDir], stages: [seed0.stagesDir, seed1.stagesDir] });
+    const lrSvgs = await checkFigures(lr, ['lr-fig1-top.svg', 'lr-fig1-top-multiple.svg']);
+    const top = texts(lrSvgs['lr-fig1-top.svg']);
+    for (const label of ['Stages:', ...STAGES.map((s) => s.label), 'Training step t', 'Test loss', 'LLC λ̂', 'Zero predictor', 'Ridge (Bayes)', '10³', '10⁵']) {
+      assert.ok(top.includes(label), `lr-fig1-top has text '${label}'`);
+    }
+    // Five stage spans in each of the two panels, at the paper's α = 0.2.
+    assert.is((lrSvgs['lr-fig1-top.svg'].match(/<rect [^>]*fill-opacity="0.2"/g) ?? []).length, 10);
+    assert.ok(texts(lrSvgs['lr-fig1-top-multiple.svg']).includes('seed 1'));
+
+    const beh = await runStage(root, 'behaviour', figureBehaviourStage, { label: 'seed 0', style }, { evals: seed0.evalDirs, stages: seed0.stagesDir, train: seed0.trainDir });
+    const behSvgs = await checkFigures(beh, ['behavioral-detail.svg', 'behavioral.svg']);
+    for (const label of ['(a)', '(f)', 'δλ̂/δ log t', 'Weight norm ‖w‖']) assert.ok(texts(behSvgs['behavioral-detail.svg']).includes(label), label);
+    for (const label of ['k=1', 'k=8', 'Mean']) assert.ok(texts(behSvgs['behavioral.svg']).includes(label), label);
+
+    const edDir = await runStage(root, 'ed-node', edStage, edParams.parse({ components: 3, smoothing: { sigmaStart: 0.5, sigmaEnd: 2 }, cuspSkip: 1, numCusps: 2 }), { evals: seed0.evalDirs });
+    const edFig = await runStage(root, 'ed-fig', figureEdStage, { label: 'seed 0', style }, { ed: edDir, stages: seed0.stagesDir });
+    const edSvgs = await checkFigures(edFig, ['essential-dynamics.svg', 'ed-pcs-over-time.svg']);
+    for (const label of ['PC1', 'PC2', 'PC3', 'Explained variance', 'Evolute cusp', 'LR3']) assert.ok(texts(edSvgs['essential-dynamics.svg']).includes(label), label);
+
+    const priorDirs = [];
+    const Ms: number[] = [];
+    for (const M of [16, 256]) {
+      for (const step of [1, 10, 100, 1000]) {
+        priorDirs.push(await writeEval(path.join(root, `prior-${M}-${step}`), step, { fromZero: 5 / Math.sqrt(step) + M / 100, fromTaskMean: 3 / Math.sqrt(step) + M / 200 }));
+        Ms.push(M);
+      }
+    }
+    const prior = await runStage(root, 'prior', figureTaskPriorStage, { M: Ms, style }, { evals: priorDirs });
+    const priorSvgs = await checkFigures(prior, ['task-prior.svg']);
+    for (const label of ['M = 2⁴', 'M = 2⁸', '(a) MSE from 0 prediction']) assert.ok(texts(priorSvgs['task-prior.svg']).includes(label), label);
+
+    const llcDirs = [];
+    for (const step of [100, 10000]) {
+      for (const eps of [1e-4, 1e-3, 1e-2]) llcDirs.push(await writeLlc(path.join(root, `llc-${step}-${eps}`), step, { eps }, step === 10000 && eps === 1e-2));
+    }
+    const cal = await runStage(root, 'calibration', figureCalibrationStage, { style }, { llcs: llcDirs });
+    const calSvgs = await checkFigures(cal, ['llc-vs-sampler.svg', 'llc-traces.svg']);
+    assert.ok(texts(calSvgs['llc-vs-sampler.svg']).includes('Step size ε'));
+    assert.ok(texts(calSvgs['llc-traces.svg']).includes('1 of 3 chains failed'), 'the diverged chain is called out');
+
+    const index = await runStage(root, 'index', figuresIndexStage, { stageLabels: ['seed 0', 'seed 1'], provenance: { config: 'configs/tiny.yaml', backend: 'wasm', nodes: [{ id: 'train[seed=0]', key: 'ab'.repeat(32), wallSeconds: 12.5 }] } }, { figures: [lr, beh, edFig, prior, cal], stages: [seed0.stagesDir, seed1.stagesDir] });
+    const html = await readFile(path.join(index, 'index.html'), 'utf8');
+    assert.is((html.match(/<svg /g) ?? []).length, 9, 'all nine figures inline');
+    const ids = [...html.matchAll(/\bid="([^"]+)"/g)].map((m) => m[1]);
+    assert.is(new Set(ids).size, ids.length, 'ids unique across inlined SVGs');
+    for (const ref of html.matchAll(/url\(#([^)]+)\)/g)) assert.ok(ids.includes(ref[1]), `clip-path target ${ref[1]} exists`);
+    for (const s of ['configs/tiny.yaml', 'wasm', 'train[seed=0]', '12.5 s', '<td>LR3</td><td>40000</td><td>126000</td><td>B</td>', 'seed 1']) assert.ok(html.includes(s), `index.html has '${s}'`);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('a figure-only setting changes the figure: stage colour override and size', async () => {
+  const root = await tempDir('figures-style');
+  try {
+    const run = await writeRun(root, 's0', steps);
+    const inputs = { train: [run.trainDir], stages: [run.stagesDir] };
+    const plain = await runStage(root, 'plain', figureLrStage, {}, inputs);
+    const styled = await runStage(root, 'styled', figureLrStage, { style: { width: 400, fontSize: 13, stageColors: { LR1: '#123456' } } }, inputs);
+    const a = await readFile(path.join(plain, 'lr-fig1-top.svg'), 'utf8');
+    const b = await readFile(path.join(styled, 'lr-fig1-top.svg'), 'utf8');
+    assert.not.ok(a.includes('#123456'));
+    assert.ok(b.includes('fill="#123456" fill-opacity="0.2"'), 'LR1 span in the override colour');
+    assert.match(a, /width="468"/); // 1.5 × 312 px, the paper's 1.5·WIDTH
+    assert.match(b, /width="600"/);
+    assert.ok(b.includes('font-size="13"'));
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('bad params and inputs name the key and the expected form', async () => {
+  const root = await tempDir('figures-bad');
+  try {
+    const run = await writeRun(root, 's0', steps);
+    await assert.throws(() => figureLrStage.params.parse({ style: { stageColors: { LR1: 'orange' } } }), /hex colour/);
+    try {
+      await runStage(root, 'x', figureLrStage, { labels: ['a', 'b'] }, { train: [run.trainDir], stages: [run.stagesDir] });
+      assert.unreachable();
+    } catch (err) {
+      assert.match((err as Error).message, /params.labels has 2 entries, expected one per seed \(1\)/);
+    }
+    try {
+      await runStage(root, 'y', figureTaskPriorStage, { M: [16] }, { evals: run.evalDirs });
+      assert.unreachable();
+    } catch (err) {
+      assert.match((err as Error).message, /params.M has 1 entries, expected one per 'evals' input/);
+    }
+    try {
+      await runStage(root, 'z', figureBehaviourStage, {}, { evals: run.evalDirs, stages: [run.stagesDir], train: run.trainDir });
+      assert.unreachable();
+    } catch (err) {
+      assert.match((err as Error).message, /input 'stages' must be a single node directory/);
+    }
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test.run();
