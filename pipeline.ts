@@ -28,6 +28,14 @@ import { evaluateStage } from './stages/evaluate.ts';
 import { llcStage } from './stages/llc.ts';
 import { stageBoundariesStage } from './stages/stage-boundaries.ts';
 import { edStage } from './stages/essential-dynamics.ts';
+import {
+  figureBehaviourStage,
+  figureCalibrationStage,
+  figureEdStage,
+  figureLrStage,
+  figureTaskPriorStage,
+  figuresIndexStage,
+} from './stages/figures.ts';
 
 type TrainSettings = Pick<Config['train'], 'steps' | 'batchSize' | 'lr' | 'checkpoints'>;
 
@@ -39,7 +47,10 @@ function snapToCheckpoints(wanted: number[], available: number[]): number[] {
   return [...new Set(wanted.map(nearest))].sort((a, b) => a - b);
 }
 
-function declare(config: Config): NodeDecl[] {
+/** Where figures are published (hard links to the stored SVGs); tests point it elsewhere. */
+const figuresDir = process.env.FIGURES_DIR ?? 'figures';
+
+function declare(config: Config, configFile: string): NodeDecl[] {
   const nodes: NodeDecl[] = [];
   const add = (node: NodeDecl) => (nodes.push(node), node.id);
   const { task, data } = config;
@@ -96,8 +107,9 @@ function declare(config: Config): NodeDecl[] {
     const M = (point.M as number | 'inf' | undefined) ?? 'inf';
     const label = pointId({ seed, M });
     const run = trainRun(label, M, seed, config.train);
+    // The last checkpoint always gets an LLC: the end of training bounds the last stage.
     const llcSteps = snapToCheckpoints(
-      checkpointSteps(config.train.steps, config.llc.checkpoints.logSpace, config.llc.checkpoints.linearSpace),
+      [...checkpointSteps(config.train.steps, config.llc.checkpoints.logSpace, config.llc.checkpoints.linearSpace), run.steps.at(-1)!],
       run.steps,
     );
     const llcIds = llcSteps.map((step) => llcNode(`llc[${label},step=${step}]`, run, M, step, config.llc.sampler));
@@ -114,7 +126,7 @@ function declare(config: Config): NodeDecl[] {
       params: config.essentialDynamics,
       inputs: { evals: run.evalIds.map(ref) },
     });
-    return { label, seed, M, run, llcSteps, llcIds, stagesId, edId };
+    return { label, dirName: `seed-${seed}_M-${M}`, seed, M, run, llcSteps, llcIds, stagesId, edId };
   });
 
   // LLC calibration: a grid of sampler settings on chosen checkpoints of the first run.
@@ -141,7 +153,45 @@ function declare(config: Config): NodeDecl[] {
     return { M, ...trainRun(label, M, tp.seed, tp, { ...model, includeOutput: tp.includeOutput }) };
   });
 
-  void calibrationIds; void taskPriorRuns; // figures: wired below once stages/figures lands
+  // Figures: styling lives only in figure params, so a colour or size edit rebuilds figures alone.
+  const style = config.figures;
+  const figure = (id: string, stage: NodeDecl['stage'], params: object, inputs: NodeDecl['inputs'], dir = figuresDir) =>
+    add({ id, stage, params: { ...params, style }, inputs, publishTo: dir, tags: ['figure'] });
+  const figureIds = [
+    figure('figure-lr', figureLrStage, { labels: runs.map((r) => r.label) }, {
+      train: runs.map((r) => ref(r.run.trainId)),
+      stages: runs.map((r) => ref(r.stagesId)),
+    }),
+    ...runs.flatMap((r) => [
+      figure(`figure-behaviour[${r.label}]`, figureBehaviourStage, { label: r.label }, {
+        evals: r.run.evalIds.map(ref),
+        stages: ref(r.stagesId),
+        train: ref(r.run.trainId),
+      }, `${figuresDir}/${r.dirName}`),
+      figure(`figure-ed[${r.label}]`, figureEdStage, { label: r.label }, { ed: ref(r.edId), stages: ref(r.stagesId) }, `${figuresDir}/${r.dirName}`),
+    ]),
+  ];
+  if (taskPriorRuns.length > 0) {
+    figureIds.push(
+      figure('figure-task-prior', figureTaskPriorStage, { M: taskPriorRuns.flatMap((r) => r.evalIds.map(() => r.M)) }, {
+        evals: taskPriorRuns.flatMap((r) => r.evalIds.map(ref)),
+      }),
+    );
+  }
+  if (calibrationIds.length > 0) {
+    figureIds.push(figure('figure-calibration', figureCalibrationStage, {}, { llcs: calibrationIds.map(ref) }));
+  }
+  add({
+    id: 'figures-index',
+    stage: figuresIndexStage,
+    params: {
+      stageLabels: runs.map((r) => r.label),
+      provenance: { config: configFile },
+    },
+    inputs: { figures: figureIds.map(ref), stages: runs.map((r) => ref(r.stagesId)) },
+    publishTo: figuresDir,
+    tags: ['figure'],
+  });
   return nodes;
 }
 
@@ -152,6 +202,6 @@ function pick(o: Record<string, unknown>, keys: string[]) {
 await runCli({
   argv: process.argv.slice(2),
   configSchema,
-  declare: (config) => declare(config as Config),
+  declare: (config, configFile) => declare(config as Config, configFile),
   defaultConfig: 'configs/default.yaml',
 });

@@ -19,7 +19,7 @@ export interface CliOptions {
   /** Reads a config file (default: YAML). */
   loadConfig?: (file: string) => Promise<unknown>;
   /** The experiment: the nodes a (validated) config declares. */
-  declare: (config: unknown) => NodeDecl[] | Promise<NodeDecl[]>;
+  declare: (config: unknown, configFile: string) => NodeDecl[] | Promise<NodeDecl[]>;
   configSchema?: z.ZodTypeAny;
   defaultConfig?: string;
   /** How users start the pipeline, for hints in error messages. */
@@ -36,7 +36,7 @@ export interface CliOptions {
 }
 
 export interface ParsedArgs {
-  command: 'run' | 'gc';
+  command: 'run' | 'gc' | 'worker';
   targets: string[];
   config?: string;
   only: string[];
@@ -46,6 +46,8 @@ export interface ParsedArgs {
   json: boolean;
   jobs?: number;
   gpus?: number;
+  /** Distributed: the Redis URL of the BullMQ queue (coordinator: dispatch there; worker: take from there). */
+  queue?: string;
   watch: boolean;
   watchHeavy: boolean;
   inProcess: boolean;
@@ -58,6 +60,7 @@ export class UsageError extends Error {}
 
 const HELP = `usage: pipeline.ts [targets…] [options]
        pipeline.ts gc [--yes]
+       pipeline.ts worker --queue redis://host:port [--cpus N] [--gpus N]
 
 targets: node ids, stage names or tags (e.g. figures); default: everything
   --config FILE     config file (default configs/default.yaml)
@@ -68,11 +71,15 @@ targets: node ids, stage names or tags (e.g. figures); default: everything
   --json            machine-readable plan / summary on stdout
   --jobs N          size of the cpu pool (default: number of cores)
   --gpus N          size of the gpu pool (default 1)
+  --queue URL       distributed: put stale nodes on the BullMQ queue at this Redis URL, for workers
+                    on machines that share the store (S3 via AWS_* env, or one LOCAL_ROOT)
   --watch           rebuild on config / code changes (heavy stages are not started)
   --watch-heavy     in watch mode, start heavy stages too
   --in-process      run stages in this process instead of worker threads (debugging)
   --verbose         also print a line per cached node
-gc: delete records, blobs, views and work dirs the current config cannot reach (dry run unless --yes)`;
+gc: delete records, blobs, views and work dirs the current config cannot reach (dry run unless --yes)
+worker: build nodes from the queue until stopped; --cpus / --gpus size its pools (default: cores / 1);
+  STAGEWISE_QUEUE_LOCK_MS sets how soon a dead worker's node moves to another worker (default 30000)`;
 
 function positiveInt(flag: string, v: string | undefined, min: number): number {
   const n = Number(v);
@@ -100,7 +107,9 @@ export function parseArgs(argv: string[]): ParsedArgs {
       case '--explain': a.explain = value(); break;
       case '--json': a.json = true; break;
       case '--jobs': a.jobs = positiveInt('--jobs', value(), 1); break;
+      case '--cpus': a.jobs = positiveInt('--cpus', value(), 0); break;
       case '--gpus': a.gpus = positiveInt('--gpus', value(), 0); break;
+      case '--queue': a.queue = value(); break;
       case '--watch': a.watch = true; break;
       case '--watch-heavy': a.watch = true; a.watchHeavy = true; break;
       case '--in-process': a.inProcess = true; break;
@@ -109,11 +118,17 @@ export function parseArgs(argv: string[]): ParsedArgs {
       case '-h': case '--help': a.help = true; break;
       default:
         if (arg.startsWith('-')) throw new UsageError(`unknown option ${arg} (see --help)`);
-        if (a.targets.length === 0 && a.command === 'run' && arg === 'gc') a.command = 'gc';
+        if (a.targets.length === 0 && a.command === 'run' && (arg === 'gc' || arg === 'worker')) a.command = arg;
         else a.targets.push(arg);
     }
   }
   if (a.yes && a.command !== 'gc') throw new UsageError('--yes only applies to gc');
+  if (a.command === 'worker') {
+    if (!a.queue) throw new UsageError('worker: --queue redis://host:port is required');
+    if (a.targets.length > 0) throw new UsageError(`worker: takes no targets (got ${a.targets.join(' ')}); the coordinator decides what to build`);
+  }
+  if (a.queue !== undefined && a.watch) throw new UsageError('--queue does not combine with --watch');
+  if (a.queue !== undefined && a.command === 'gc') throw new UsageError('--queue does not apply to gc');
   return a;
 }
 
@@ -144,11 +159,12 @@ async function cliMain(opts: CliOptions): Promise<number> {
     say(HELP);
     return 0;
   }
+  if (args.command === 'worker') return workerCommand(args, opts, env);
   const configFile = args.config ?? opts.defaultConfig ?? 'configs/default.yaml';
   const load = async (): Promise<Graph> => {
     const raw = await (opts.loadConfig ?? readYamlFile)(configFile);
     const config = opts.configSchema ? validateConfig(raw, opts.configSchema, configFile) : raw;
-    return buildGraph(await opts.declare(config));
+    return buildGraph(await opts.declare(config, configFile));
   };
 
   let graph: Graph;
@@ -268,6 +284,8 @@ async function cliMain(opts: CliOptions): Promise<number> {
       return exitSignal === 'SIGTERM' ? 143 : exitSignal === 'SIGINT' ? 130 : 0;
     }
 
+    // ── distributed: stale nodes go to the queue instead of this process's pools ──
+    const dispatcher = args.queue && !args.dryRun ? await (await import('./dispatch.ts')).openDispatcher({ url: args.queue, store, root, command, warn: (m) => err(`warning: ${m}`) }) : null;
     const progressStream = args.json ? stderr : stdout;
     const reporter = createReporter({ total: ids.length, stream: progressStream, live: await loadLiveRenderer(progressStream), verbose: args.verbose });
     const runner = makeRunner();
@@ -283,11 +301,13 @@ async function cliMain(opts: CliOptions): Promise<number> {
         force,
         signal: controller.signal,
         events: reporter,
+        remote: dispatcher?.build,
         holdBack: onlyIds ? (node) => (onlyIds!.has(node.id) ? null : `not selected by --only (build it with: ${command} ${node.id})`) : undefined,
       });
     } finally {
       reporter.close();
       await runner.close();
+      await dispatcher?.close();
       await local.flush();
     }
     say(args.json ? summaryJson(summary) : summaryLine(summary));
@@ -340,3 +360,45 @@ function explainText(a: Assessment): string {
   return lines.join('\n');
 }
 
+
+/** `pipeline.ts worker --queue URL`: builds queued nodes until SIGINT/SIGTERM (engine/queue-worker.ts). */
+async function workerCommand(args: ParsedArgs, opts: CliOptions, env: NodeJS.ProcessEnv): Promise<number> {
+  const stdout = opts.stdout ?? process.stdout;
+  const stderr = opts.stderr ?? process.stderr;
+  const controller = new AbortController();
+  let exitSignal: 'SIGINT' | 'SIGTERM' | null = null;
+  const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
+    if (exitSignal) process.exit(sig === 'SIGINT' ? 130 : 143);
+    exitSignal = sig;
+    stderr.write(`\n${sig}: stopping; running nodes go back to the queue…\n`);
+    controller.abort(new Error(sig));
+  };
+  const onInt = () => onSignal('SIGINT');
+  const onTerm = () => onSignal('SIGTERM');
+  if (opts.handleSignals !== false) {
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+  }
+  opts.signal?.addEventListener('abort', () => controller.abort(opts.signal!.reason), { once: true });
+  try {
+    const { runQueueWorker } = await import('./queue-worker.ts');
+    await runQueueWorker({
+      url: args.queue!,
+      cpus: args.jobs ?? availableParallelism(),
+      gpus: args.gpus ?? 1,
+      inProcess: args.inProcess,
+      env,
+      print: (line) => stdout.write(`${line}\n`),
+      signal: controller.signal,
+    });
+    return exitSignal === 'SIGINT' ? 130 : exitSignal === 'SIGTERM' ? 143 : 0;
+  } catch (e) {
+    stderr.write(`error: ${(e as Error).message}\n`);
+    return 1;
+  } finally {
+    if (opts.handleSignals !== false) {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+    }
+  }
+}
