@@ -11,7 +11,13 @@
 // every dense product goes through `linear`, whose custom gradient uses explicit transposes so that
 // each matMul is a plain, un-transposed 2-D product (XNNPACK's fast path); the fused QKV *weight*
 // is split per head, never the activation.
+//
+// On the CPU backends (wasm, cpu) the hot paths — lossAndGrads, perPositionLoss, runInChunks — do
+// not use the tfjs graph at all: they run the same maths as one fused WebAssembly SIMD call
+// (lib/kernels/transformer.c), 5–10× faster (bench/perf.md). The tfjs graph stays the path for
+// forward/predict (tensor results) and for GPU backends, where its kernels run on the device.
 import * as tf from '@tensorflow/tfjs';
+import { FusedTransformer } from './kernels/fused-transformer.ts';
 import type { Rng } from './rng.ts';
 import type { TensorMap } from './tensorfile.ts';
 
@@ -42,6 +48,15 @@ export interface ModelAblation {
   singleResidual?: boolean;
   noCausalMask?: boolean;
 }
+
+/**
+ * Which implementation computes losses and gradients: 'auto' = the fused kernel on CPU backends
+ * and the tfjs graph elsewhere; 'fused' / 'tfjs' force one (tests compare them).
+ */
+export type ModelKernel = 'auto' | 'fused' | 'tfjs';
+
+/** Backends whose tensors live in host memory, where the fused WebAssembly kernel is the fast path. */
+const HOST_BACKENDS = new Set(['wasm', 'cpu']);
 
 const PREFIX = 'token_sequence_transformer.';
 const LN_EPS = 1e-5;
@@ -161,11 +176,15 @@ export class Transformer {
   private readonly p: Record<string, tf.Variable>;
   private readonly ablation: ModelAblation;
   private readonly maskCache = new Map<number, tf.Tensor2D>();
+  private readonly kernel: ModelKernel;
+  private fusedKernel: FusedTransformer | null = null;
 
-  constructor(cfg: ModelConfig, params: TensorMap, ablation: ModelAblation = {}) {
+  constructor(cfg: ModelConfig, params: TensorMap, ablation: ModelAblation = {}, kernel: ModelKernel = 'auto') {
     const specs = paramSpecs(cfg);
     this.cfg = { ...cfg };
     this.ablation = { ...ablation };
+    if (!['auto', 'fused', 'tfjs'].includes(kernel)) throw new Error(`Transformer: kernel must be 'auto', 'fused' or 'tfjs', got '${kernel}'`);
+    this.kernel = kernel;
     this.names = specs.map((s) => s.name);
     this.shapes = specs.map((s) => s.shape);
     this.checkParams(params);
@@ -261,8 +280,62 @@ export class Transformer {
     return tf.mean(tf.square(tf.sub(this.predict(xs, ys), ys)), 0) as tf.Tensor1D;
   }
 
+  /** The fused kernel, when it computes this model's losses; ablations exist only in the tfjs graph. */
+  private fused(): FusedTransformer | null {
+    if (this.ablation.singleResidual || this.ablation.noCausalMask) {
+      if (this.kernel === 'fused') throw new Error('Transformer: the fused kernel implements the paper model only, not ablations');
+      return null;
+    }
+    if (this.kernel === 'tfjs' || (this.kernel === 'auto' && !HOST_BACKENDS.has(tf.getBackend()))) return null;
+    this.fusedKernel ??= new FusedTransformer(this.cfg);
+    return this.fusedKernel;
+  }
+
+  private paramArrays(): Float32Array[] {
+    return this.variables.map((v) => v.dataSync() as Float32Array);
+  }
+
+  private checkBatch(where: string, xs: tf.Tensor3D, ys: tf.Tensor2D): number {
+    const [B, K, D] = xs.shape;
+    if (K !== this.cfg.K || D !== this.cfg.D || ys.shape[0] !== B || ys.shape[1] !== K) {
+      throw new Error(`Transformer.${where}: xs must be [B, ${this.cfg.K}, ${this.cfg.D}] and ys [B, ${this.cfg.K}], got [${xs.shape}] and [${ys.shape}]`);
+    }
+    return B;
+  }
+
+  /**
+   * Raw outputs [B, 2K, D+1] for sequences held in plain arrays (xs [B, K, D], ys [B, K]): the
+   * fused kernel on CPU backends, the tfjs graph otherwise.
+   */
+  outputsOf(xs: Float32Array, ys: Float32Array, B: number): Float32Array {
+    const { K, D } = this.cfg;
+    const fused = this.fused();
+    if (fused) return fused.forward(this.paramArrays(), xs, ys, B);
+    const out = tf.tidy(() => this.forward(this.encode(tf.tensor3d(xs, [B, K, D]), tf.tensor2d(ys, [B, K]))));
+    const data = Float32Array.from(out.dataSync() as Float32Array);
+    out.dispose();
+    return data;
+  }
+
   /** Per-position MSE [K] (mean over the batch), no gradients. */
   perPositionLoss(xs: tf.Tensor3D, ys: tf.Tensor2D): Float32Array {
+    const fused = this.fused();
+    if (fused) {
+      const B = this.checkBatch('perPositionLoss', xs, ys);
+      const { K, D } = this.cfg;
+      const target = ys.dataSync() as Float32Array;
+      const out = fused.forward(this.paramArrays(), xs.dataSync() as Float32Array, target, B);
+      const perPos = new Float32Array(K);
+      for (let k = 0; k < K; k++) {
+        let sse = 0; // float64, as the kernel's own loss
+        for (let b = 0; b < B; b++) {
+          const e = out[(b * 2 * K + 2 * k) * (D + 1)] - target[b * K + k];
+          sse += e * e;
+        }
+        perPos[k] = sse / B;
+      }
+      return perPos;
+    }
     const t = tf.tidy(() => this.perPositionTensor(xs, ys));
     const out = t.dataSync() as Float32Array;
     t.dispose();
@@ -271,6 +344,20 @@ export class Transformer {
 
   /** Per-position MSE [K] and the gradients of its mean over positions (the training loss), in `variables` order. */
   lossAndGrads(xs: tf.Tensor3D, ys: tf.Tensor2D): { perPosition: Float32Array; grads: tf.Tensor[] } {
+    const fused = this.fused();
+    if (fused) {
+      const B = this.checkBatch('lossAndGrads', xs, ys);
+      const { perPosition, grads } = fused.lossAndGrads(this.paramArrays(), xs.dataSync() as Float32Array, ys.dataSync() as Float32Array, B);
+      let at = 0;
+      return {
+        perPosition,
+        grads: this.shapes.map((shape) => {
+          const size = shape.reduce((a, b) => a * b, 1);
+          at += size;
+          return tf.tensor(grads.subarray(at - size, at), shape, 'float32');
+        }),
+      };
+    }
     let perPos: tf.Tensor1D | undefined;
     const { value, grads } = tf.variableGrads(() => {
       const pp = this.perPositionTensor(xs, ys);
@@ -302,6 +389,7 @@ export class Transformer {
   }
 
   dispose(): void {
+    this.fusedKernel = null;
     this.variables.forEach((v) => v.dispose());
     this.maskCache.forEach((m) => m.dispose());
     this.maskCache.clear();
@@ -319,13 +407,9 @@ export function runInChunks(model: Transformer, xs: Float32Array, ys: Float32Arr
   const out = new Float32Array(B * width);
   for (let start = 0; start < B; start += chunk) {
     const n = Math.min(chunk, B - start);
-    const result = tf.tidy(() => {
-      const x = tf.tensor3d(xs.subarray(start * K * D, (start + n) * K * D), [n, K, D]);
-      const y = tf.tensor2d(ys.subarray(start * K, (start + n) * K), [n, K]);
-      return fullOutput ? model.forward(model.encode(x, y)) : model.predict(x, y);
-    });
-    out.set(result.dataSync() as Float32Array, start * width);
-    result.dispose();
+    const raw = model.outputsOf(xs.subarray(start * K * D, (start + n) * K * D), ys.subarray(start * K, (start + n) * K), n);
+    if (fullOutput) out.set(raw, start * width);
+    else for (let i = 0; i < n * K; i++) out[start * K + i] = raw[2 * i * V]; // ŷ_k = output channel 0 at token 2k
   }
   return out;
 }

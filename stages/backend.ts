@@ -6,13 +6,18 @@ import * as tf from '@tensorflow/tfjs';
 
 let chosen: Promise<string> | null = null;
 
-async function tryImport(specifier: string): Promise<boolean> {
+/** Imports a module; returns null on success, else why it failed (one line). */
+async function importError(specifier: string): Promise<string | null> {
   try {
     await import(specifier);
-    return true;
-  } catch {
-    return false;
+    return null;
+  } catch (err) {
+    return (err as Error).message.split('\n')[0];
   }
+}
+
+async function tryImport(specifier: string): Promise<boolean> {
+  return (await importError(specifier)) === null;
 }
 
 async function trySetBackend(name: string): Promise<boolean> {
@@ -25,20 +30,40 @@ async function trySetBackend(name: string): Promise<boolean> {
   }
 }
 
-async function selectGpu(): Promise<string> {
-  if ((await tryImport('@tensorflow/tfjs-node-gpu')) && (await trySetBackend('tensorflow'))) return 'tensorflow-gpu';
-  if ((await tryImport('webgpu')) && (await tryImport('@tensorflow/tfjs-backend-webgpu'))) {
-    try {
-      const { create, globals } = (await import('webgpu')) as { create: (o: string[]) => unknown; globals: Record<string, unknown> };
-      Object.assign(globalThis, globals);
-      (globalThis as { navigator?: unknown }).navigator ??= { gpu: create([]) };
-    } catch {
-      /* fall through to the error below */
-    }
-    if (await trySetBackend('webgpu')) return 'webgpu';
+interface GpuLike {
+  requestAdapter(options?: Record<string, unknown>): Promise<unknown>;
+}
+
+/**
+ * Dawn in Node: expose its WebGPU globals and navigator.gpu. When the default adapter request finds
+ * nothing (a CPU-only machine offers at most a software OpenGL ES adapter, notes/environment.md),
+ * retry at the 'compatibility' feature level, which tfjs itself never asks for.
+ */
+async function installDawn(): Promise<string | null> {
+  try {
+    const { create, globals } = (await import('webgpu')) as unknown as { create: (o: string[]) => GpuLike; globals: Record<string, unknown> };
+    Object.assign(globalThis, globals);
+    const gpu = create([]);
+    const request = gpu.requestAdapter.bind(gpu);
+    gpu.requestAdapter = async (options = {}) => (await request(options)) ?? (await request({ ...options, featureLevel: 'compatibility' }));
+    const nav = ((globalThis as { navigator?: { gpu?: GpuLike } }).navigator ??= {});
+    if (!nav.gpu) Object.defineProperty(nav, 'gpu', { value: gpu, configurable: true });
+    return (await gpu.requestAdapter()) ? null : 'Dawn found no adapter (no Vulkan GPU; a software adapter needs Mesa EGL and EGL_PLATFORM=surfaceless)';
+  } catch (err) {
+    return `Dawn failed to start: ${(err as Error).message.split('\n')[0]}`;
   }
+}
+
+async function selectGpu(): Promise<string> {
+  const reasons: string[] = [];
+  const nodeGpu = await importError('@tensorflow/tfjs-node-gpu');
+  if (nodeGpu === null && (await trySetBackend('tensorflow'))) return 'tensorflow-gpu';
+  reasons.push(`@tensorflow/tfjs-node-gpu: ${nodeGpu ?? 'installed, but its backend did not initialise'}`);
+  const webgpu = (await importError('webgpu')) ?? (await importError('@tensorflow/tfjs-backend-webgpu')) ?? (await installDawn());
+  if (webgpu === null && (await trySetBackend('webgpu'))) return 'webgpu';
+  reasons.push(`WebGPU (npm webgpu + @tensorflow/tfjs-backend-webgpu): ${webgpu ?? 'an adapter was found, but the tfjs webgpu backend did not initialise'}`);
   throw new Error(
-    'DEVICE=gpu: no usable GPU backend (tried @tensorflow/tfjs-node-gpu, then WebGPU via the `webgpu` package). ' +
+    `DEVICE=gpu: no usable GPU backend. Tried, in order:\n  - ${reasons.join('\n  - ')}\n` +
       'Install one of them on a machine with a GPU, or unset DEVICE to run on the CPU.',
   );
 }

@@ -1,0 +1,701 @@
+// Fused forward + backward of the regression transformer (spec/model.md) in WebAssembly SIMD128.
+//
+// Why this exists (bench/perf.md): on tfjs-wasm a training step is ~690 small kernels, most of them
+// on slow paths (batched attention matmuls, transposes, column sums run as scalar loops at
+// ≈1 GFLOP/s). Here one call does the whole step over flat float32 buffers: dense products go
+// through one register-blocked GEMM, attention exploits the causal mask (j ≤ i only), and the
+// element-wise chains (LayerNorm, softmax, ReLU, residuals) are fused into single passes.
+//
+// The maths is exactly lib/model.ts: the double residual x ← 2x + a + m, head-major fused QKV,
+// LayerNorm with biased variance and eps inside the square root, softmax over j ≤ i, and the loss
+// mean_k mean_b (ŷ_bk − y_bk)² with ŷ_bk = y[b, 2k, 0]. Everything is float32; there is no FMA in
+// SIMD128, so each product is rounded before its sum, as in tfjs.
+//
+// Memory: a bump allocator over the module's linear memory, laid out once per (config, batch)
+// by `setup`. The host writes parameters (canonical order, paramSpecs in lib/model.ts), xs and ys
+// into the buffers whose offsets `setup` publishes, calls `loss_and_grads` or `forward`, and reads
+// the gradients (same layout as the parameters), per-position losses and outputs back.
+#include <wasm_simd128.h>
+
+typedef float f32;
+typedef v128_t v4;
+
+extern unsigned char __heap_base;
+
+#define EXPORT(name) __attribute__((export_name(#name)))
+#ifdef PROFILE // profiling build only (bench/perf.md): the host times the span up to each mark
+__attribute__((import_module("env"), import_name("mark"))) void mark(int section);
+#define MARK(section) mark(section)
+#else
+#define MARK(section)
+#endif
+#define MAX_LAYERS 64
+#define LN_EPS 1e-5f
+#define KC 256 /* GEMM depth block: keeps a KC-row panel of B in L2 for the long weight-gradient sums */
+
+static inline v4 vsplat(f32 x) { return wasm_f32x4_splat(x); }
+static inline v4 vld(const f32 *p) { return wasm_v128_load(p); }
+static inline void vst(f32 *p, v4 v) { wasm_v128_store(p, v); }
+static inline v4 vadd(v4 a, v4 b) { return wasm_f32x4_add(a, b); }
+static inline v4 vmul(v4 a, v4 b) { return wasm_f32x4_mul(a, b); }
+static inline v4 vmadd(v4 acc, v4 a, v4 b) { return wasm_f32x4_add(acc, wasm_f32x4_mul(a, b)); }
+static inline f32 hsum(v4 v) {
+  return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) + (wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3));
+}
+
+// ---------------------------------------------------------------- small vector helpers
+
+static void vzero(int n, f32 *y) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) vst(y + i, wasm_f32x4_splat(0));
+  for (; i < n; i++) y[i] = 0;
+}
+
+/** y += α x */
+static inline void axpy(int n, f32 alpha, const f32 *x, f32 *y) {
+  v4 a = vsplat(alpha);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) vst(y + i, vmadd(vld(y + i), a, vld(x + i)));
+  for (; i < n; i++) y[i] += alpha * x[i];
+}
+
+static inline f32 vsum(int n, const f32 *x) {
+  v4 s = vsplat(0);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) s = vadd(s, vld(x + i));
+  f32 r = hsum(s);
+  for (; i < n; i++) r += x[i];
+  return r;
+}
+
+/** e^x for x ≤ 0 (softmax after max subtraction): Cody–Waite reduction, degree-7 Taylor polynomial, ≈1 ulp. */
+static inline f32 exp_nonpos(f32 x) {
+  if (x < -87.3f) return 0.0f;
+  f32 n = __builtin_rintf(x * 1.44269504088896341f);
+  f32 r = (x - n * 0.693145751953125f) - n * 1.428606765330187045e-06f;
+  f32 p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
+  union { f32 f; int i; } s;
+  s.i = ((int)n + 127) << 23;
+  return p * s.f;
+}
+
+// ---------------------------------------------------------------- GEMM: C (+)= A·B, row-major
+
+static void gemm_block(int M, int N, int K, const f32 *A, int lda, const f32 *B, int ldb, f32 *C, int ldc, int acc) {
+  int i = 0;
+  for (; i + 4 <= M; i += 4) {
+    const f32 *a0 = A + i * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
+    f32 *c0 = C + i * ldc, *c1 = c0 + ldc, *c2 = c1 + ldc, *c3 = c2 + ldc;
+    int j = 0;
+    for (; j + 8 <= N; j += 8) {
+      v4 s00, s01, s10, s11, s20, s21, s30, s31;
+      if (acc) {
+        s00 = vld(c0 + j), s01 = vld(c0 + j + 4), s10 = vld(c1 + j), s11 = vld(c1 + j + 4);
+        s20 = vld(c2 + j), s21 = vld(c2 + j + 4), s30 = vld(c3 + j), s31 = vld(c3 + j + 4);
+      } else {
+        s00 = s01 = s10 = s11 = s20 = s21 = s30 = s31 = vsplat(0);
+      }
+      const f32 *b = B + j;
+      for (int k = 0; k < K; k++, b += ldb) {
+        v4 b0 = vld(b), b1 = vld(b + 4), x;
+        x = vsplat(a0[k]), s00 = vmadd(s00, x, b0), s01 = vmadd(s01, x, b1);
+        x = vsplat(a1[k]), s10 = vmadd(s10, x, b0), s11 = vmadd(s11, x, b1);
+        x = vsplat(a2[k]), s20 = vmadd(s20, x, b0), s21 = vmadd(s21, x, b1);
+        x = vsplat(a3[k]), s30 = vmadd(s30, x, b0), s31 = vmadd(s31, x, b1);
+      }
+      vst(c0 + j, s00), vst(c0 + j + 4, s01), vst(c1 + j, s10), vst(c1 + j + 4, s11);
+      vst(c2 + j, s20), vst(c2 + j + 4, s21), vst(c3 + j, s30), vst(c3 + j + 4, s31);
+    }
+    for (; j + 4 <= N; j += 4) {
+      v4 s0 = acc ? vld(c0 + j) : vsplat(0), s1 = acc ? vld(c1 + j) : vsplat(0);
+      v4 s2 = acc ? vld(c2 + j) : vsplat(0), s3 = acc ? vld(c3 + j) : vsplat(0);
+      const f32 *b = B + j;
+      for (int k = 0; k < K; k++, b += ldb) {
+        v4 b0 = vld(b);
+        s0 = vmadd(s0, vsplat(a0[k]), b0), s1 = vmadd(s1, vsplat(a1[k]), b0);
+        s2 = vmadd(s2, vsplat(a2[k]), b0), s3 = vmadd(s3, vsplat(a3[k]), b0);
+      }
+      vst(c0 + j, s0), vst(c1 + j, s1), vst(c2 + j, s2), vst(c3 + j, s3);
+    }
+    for (; j < N; j++) {
+      f32 s0 = acc ? c0[j] : 0, s1 = acc ? c1[j] : 0, s2 = acc ? c2[j] : 0, s3 = acc ? c3[j] : 0;
+      for (int k = 0; k < K; k++) {
+        f32 bk = B[k * ldb + j];
+        s0 += a0[k] * bk, s1 += a1[k] * bk, s2 += a2[k] * bk, s3 += a3[k] * bk;
+      }
+      c0[j] = s0, c1[j] = s1, c2[j] = s2, c3[j] = s3;
+    }
+  }
+  for (; i < M; i++) {
+    const f32 *a = A + i * lda;
+    f32 *c = C + i * ldc;
+    if (!acc) vzero(N, c);
+    for (int k = 0; k < K; k++) axpy(N, a[k], B + k * ldb, c);
+  }
+}
+
+/** C[M,N] = (acc ? C : 0) + A[M,K]·B[K,N]; depth-blocked so long sums stream B from L2. */
+static void gemm(int M, int N, int K, const f32 *A, int lda, const f32 *B, int ldb, f32 *C, int ldc, int acc) {
+  if (K == 0) {
+    if (!acc) for (int i = 0; i < M; i++) vzero(N, C + i * ldc);
+    return;
+  }
+  for (int k0 = 0; k0 < K; k0 += KC) {
+    int kc = K - k0 < KC ? K - k0 : KC;
+    gemm_block(M, N, kc, A + k0, lda, B + k0 * ldb, ldb, C, ldc, acc || k0 > 0);
+  }
+}
+
+/**
+ * C[M,N] = (acc ? C : 0) + Aᵀ·B for A [K, M] (row-major, so Aᵀ is read without a transpose: four
+ * consecutive entries of a row of A are one load, splatted lane by lane) and B [K, N]. This is the
+ * weight-gradient product dW = dyᵀ x, whose depth K = B·T is long: it runs in KC-deep blocks.
+ */
+static void gemm_tn_block(int M, int N, int K, const f32 *A, int lda, const f32 *B, int ldb, f32 *C, int ldc, int acc) {
+  int i = 0;
+  for (; i + 4 <= M; i += 4) {
+    f32 *c0 = C + i * ldc, *c1 = c0 + ldc, *c2 = c1 + ldc, *c3 = c2 + ldc;
+    int j = 0;
+    for (; j + 8 <= N; j += 8) {
+      v4 s00, s01, s10, s11, s20, s21, s30, s31;
+      if (acc) {
+        s00 = vld(c0 + j), s01 = vld(c0 + j + 4), s10 = vld(c1 + j), s11 = vld(c1 + j + 4);
+        s20 = vld(c2 + j), s21 = vld(c2 + j + 4), s30 = vld(c3 + j), s31 = vld(c3 + j + 4);
+      } else {
+        s00 = s01 = s10 = s11 = s20 = s21 = s30 = s31 = vsplat(0);
+      }
+      const f32 *a = A + i, *b = B + j;
+      for (int k = 0; k < K; k++, a += lda, b += ldb) {
+        v4 b0 = vld(b), b1 = vld(b + 4), av = vld(a), x;
+        x = wasm_i32x4_shuffle(av, av, 0, 0, 0, 0), s00 = vmadd(s00, x, b0), s01 = vmadd(s01, x, b1);
+        x = wasm_i32x4_shuffle(av, av, 1, 1, 1, 1), s10 = vmadd(s10, x, b0), s11 = vmadd(s11, x, b1);
+        x = wasm_i32x4_shuffle(av, av, 2, 2, 2, 2), s20 = vmadd(s20, x, b0), s21 = vmadd(s21, x, b1);
+        x = wasm_i32x4_shuffle(av, av, 3, 3, 3, 3), s30 = vmadd(s30, x, b0), s31 = vmadd(s31, x, b1);
+      }
+      vst(c0 + j, s00), vst(c0 + j + 4, s01), vst(c1 + j, s10), vst(c1 + j + 4, s11);
+      vst(c2 + j, s20), vst(c2 + j + 4, s21), vst(c3 + j, s30), vst(c3 + j + 4, s31);
+    }
+    for (; j < N; j++) {
+      f32 s0 = acc ? c0[j] : 0, s1 = acc ? c1[j] : 0, s2 = acc ? c2[j] : 0, s3 = acc ? c3[j] : 0;
+      for (int k = 0; k < K; k++) {
+        const f32 *a = A + k * lda + i;
+        f32 bk = B[k * ldb + j];
+        s0 += a[0] * bk, s1 += a[1] * bk, s2 += a[2] * bk, s3 += a[3] * bk;
+      }
+      c0[j] = s0, c1[j] = s1, c2[j] = s2, c3[j] = s3;
+    }
+  }
+  for (; i < M; i++) {
+    f32 *c = C + i * ldc;
+    if (!acc) vzero(N, c);
+    for (int k = 0; k < K; k++) axpy(N, A[k * lda + i], B + k * ldb, c);
+  }
+}
+
+static void gemm_tn(int M, int N, int K, const f32 *A, int lda, const f32 *B, int ldb, f32 *C, int ldc, int acc) {
+  if (K == 0) {
+    if (!acc) for (int i = 0; i < M; i++) vzero(N, C + i * ldc);
+    return;
+  }
+  for (int k0 = 0; k0 < K; k0 += KC) {
+    int kc = K - k0 < KC ? K - k0 : KC;
+    gemm_tn_block(M, N, kc, A + k0 * lda, lda, B + k0 * ldb, ldb, C, ldc, acc || k0 > 0);
+  }
+}
+
+/** out[c, r] = A[r, c] for A [R, Cn]; tiles of 16 rows keep the reads in L1. */
+static void transpose(int R, int Cn, const f32 *A, int lda, f32 *out, int ldo) {
+  for (int r0 = 0; r0 < R; r0 += 16) {
+    int r1 = r0 + 16 < R ? r0 + 16 : R;
+    for (int c = 0; c < Cn; c++)
+      for (int r = r0; r < r1; r++) out[c * ldo + r] = A[r * lda + c];
+  }
+}
+
+/** out[c] = Σ_r A[r, c] (bias gradients). */
+static void colsum(int R, int Cn, const f32 *A, f32 *out) {
+  vzero(Cn, out);
+  for (int r = 0; r < R; r++) axpy(Cn, 1.0f, A + r * Cn, out);
+}
+
+/** dr ← dr·[r > 0] (ReLU'), and db = Σ_rows dr, in one pass. */
+static void relu_bwd_colsum(int R, int Cn, const f32 *r, f32 *dr, f32 *db) {
+  vzero(Cn, db);
+  v4 zero = vsplat(0);
+  for (int n = 0; n < R; n++) {
+    const f32 *rr = r + n * Cn;
+    f32 *g_ = dr + n * Cn;
+    int i = 0;
+    for (; i + 4 <= Cn; i += 4) {
+      v4 v = wasm_v128_and(vld(g_ + i), wasm_f32x4_gt(vld(rr + i), zero));
+      vst(g_ + i, v), vst(db + i, vadd(vld(db + i), v));
+    }
+    for (; i < Cn; i++) {
+      g_[i] = rr[i] > 0 ? g_[i] : 0;
+      db[i] += g_[i];
+    }
+  }
+}
+
+// ---------------------------------------------------------------- configuration and buffers
+
+typedef struct {
+  f32 *qkv, *wo, *w1, *b1, *w2, *b2, *ln0g, *ln0b, *ln1g, *ln1b;
+} LayerParams;
+
+typedef struct {
+  f32 *tok, *pos;
+  LayerParams layer[MAX_LAYERS];
+  f32 *lnfg, *lnfb, *wun, *bun;
+} Params;
+
+/** What the backward pass needs from each layer's forward pass. */
+typedef struct {
+  f32 *x;            // layer input [N, d]
+  f32 *xhat0, *rstd0; // LN₀ normalised input and 1/σ per row
+  f32 *u0;           // LN₀ output [N, d]
+  f32 *z;            // fused QKV [N, 3d], head-major per row
+  f32 *prob;         // softmax [B, H, T, T], zero above the diagonal
+  f32 *o;            // heads concatenated [N, d]
+  f32 *a;            // attention output [N, d] (= o without W_O)
+  f32 *xhat1, *rstd1, *u1; // LN₁ of h = x + a
+  f32 *r;            // ReLU output [N, mlp]
+} LayerSave;
+
+static struct {
+  int B, T, D, V, d, H, c, mlp, L, ln, out, K, N;
+  int nparams;
+} g;
+
+static Params P, G;
+static LayerSave S[MAX_LAYERS];
+static f32 *params, *grads, *xs, *ys, *perpos, *outputs;
+static f32 *tokens, *xf, *xhatf, *rstdf, *uf;
+static f32 *wt;                // transposed weights, max(3d, mlp, d, V) × max(d, mlp)
+static f32 *tmp_nd, *tmp_nd2, *tmp_nm, *tmp_n3d, *tmp_t; // backward scratch; tmp_t holds a transposed [·, N]
+static f32 *g_res, *g_next;    // residual-stream gradients
+static f32 *scr_t, *scr_row, *scr_row2; // attention scratch
+static f32 *scr_d;                     // one row of width d
+static f32 *scr_tt, *scr_tt2;          // T×T attention scratch
+
+static unsigned long heap_top;
+
+static f32 *alloc_f32(unsigned long n) {
+  unsigned long start = (heap_top + 15) & ~15ul;
+  unsigned long end = start + n * sizeof(f32);
+  unsigned long have = __builtin_wasm_memory_size(0) * 65536ul;
+  if (end > have) {
+    unsigned long pages = (end - have + 65535) / 65536;
+    if (__builtin_wasm_memory_grow(0, pages) == (unsigned long)-1) return 0;
+  }
+  heap_top = end;
+  return (f32 *)start;
+}
+
+static void walk(f32 *base, Params *p) {
+  int d = g.d, V = g.V, mlp = g.mlp;
+  f32 *q = base;
+  p->tok = q, q += d * V;
+  p->pos = q, q += d * g.T;
+  for (int l = 0; l < g.L; l++) {
+    LayerParams *lp = &p->layer[l];
+    lp->qkv = q, q += 3 * d * d;
+    lp->wo = 0;
+    if (g.out) lp->wo = q, q += d * d;
+    lp->w1 = q, q += mlp * d;
+    lp->b1 = q, q += mlp;
+    lp->w2 = q, q += d * mlp;
+    lp->b2 = q, q += d;
+    lp->ln0g = lp->ln0b = lp->ln1g = lp->ln1b = 0;
+    if (g.ln) {
+      lp->ln0g = q, q += d;
+      lp->ln0b = q, q += d;
+      lp->ln1g = q, q += d;
+      lp->ln1b = q, q += d;
+    }
+  }
+  p->lnfg = p->lnfb = 0;
+  if (g.ln) p->lnfg = q, q += d, p->lnfb = q, q += d;
+  p->wun = q, q += V * d;
+  p->bun = q, q += V;
+  g.nparams = (int)(q - base);
+}
+
+// Exported addresses of the host-visible buffers, valid after setup until the next setup.
+EXPORT(params_ptr) f32 *params_ptr(void) { return params; }
+EXPORT(grads_ptr) f32 *grads_ptr(void) { return grads; }
+EXPORT(xs_ptr) f32 *xs_ptr(void) { return xs; }
+EXPORT(ys_ptr) f32 *ys_ptr(void) { return ys; }
+EXPORT(perpos_ptr) f32 *perpos_ptr(void) { return perpos; }
+EXPORT(outputs_ptr) f32 *outputs_ptr(void) { return outputs; }
+EXPORT(param_count) int param_count(void) { return g.nparams; }
+
+/**
+ * Lays out every buffer for batch B of the model (D, K, L, H, d, mlp, LayerNorm?, W_O?), T = 2K.
+ * Returns the parameter count, or −1 when a size is out of range, −2 when memory cannot grow.
+ */
+EXPORT(setup) int setup(int B, int D, int K, int L, int H, int d, int mlp, int ln, int out) {
+  if (B < 1 || D < 1 || K < 1 || L < 1 || L > MAX_LAYERS || H < 1 || d < 1 || mlp < 1 || d % H) return -1;
+  g.B = B, g.D = D, g.V = D + 1, g.K = K, g.T = 2 * K, g.L = L, g.H = H, g.d = d, g.c = d / H, g.mlp = mlp;
+  g.ln = ln != 0, g.out = out != 0, g.N = B * g.T;
+  unsigned long N = g.N, T = g.T;
+  heap_top = (unsigned long)&__heap_base;
+  walk((f32 *)16, &P); // counts parameters only
+  unsigned long np = g.nparams;
+  unsigned long wide = (unsigned long)(3 * d > mlp ? 3 * d : mlp);
+  if (g.V > (int)wide) wide = g.V;
+  unsigned long deep = (unsigned long)(d > mlp ? d : mlp);
+  unsigned long wt_size = wide * deep > T * d ? wide * deep : T * d;
+  int ok = (params = alloc_f32(np)) && (grads = alloc_f32(np)) && (xs = alloc_f32(N / 2 * D)) && (ys = alloc_f32(N / 2)) &&
+           (perpos = alloc_f32(K)) && (outputs = alloc_f32(N * g.V)) && (tokens = alloc_f32(N * g.V)) && (xf = alloc_f32(N * d)) &&
+           (wt = alloc_f32(wt_size)) && (tmp_nd = alloc_f32(N * d)) && (tmp_nd2 = alloc_f32(N * d)) && (tmp_nm = alloc_f32(N * mlp)) &&
+           (tmp_n3d = alloc_f32(N * 3 * d)) && (tmp_t = alloc_f32(N * wide)) && (g_res = alloc_f32(N * d)) && (g_next = alloc_f32(N * d)) &&
+           (scr_t = alloc_f32(g.c * T)) && (scr_row = alloc_f32(T)) && (scr_row2 = alloc_f32(T)) && (scr_d = alloc_f32(d)) && (scr_tt = alloc_f32(T * T)) && (scr_tt2 = alloc_f32(T * T));
+  if (ok && g.ln) ok = (xhatf = alloc_f32(N * d)) && (rstdf = alloc_f32(N)) && (uf = alloc_f32(N * d));
+  for (int l = 0; ok && l < L; l++) {
+    LayerSave *s = &S[l];
+    ok = (s->x = alloc_f32(N * d)) && (s->z = alloc_f32(N * 3 * d)) && (s->prob = alloc_f32(B * H * T * T)) && (s->o = alloc_f32(N * d)) &&
+         (s->r = alloc_f32(N * mlp));
+    s->a = s->o;
+    if (ok && g.out) ok = (s->a = alloc_f32(N * d)) != 0;
+    s->u0 = s->x, s->xhat0 = s->rstd0 = 0;
+    if (ok && g.ln) ok = (s->xhat0 = alloc_f32(N * d)) && (s->rstd0 = alloc_f32(N)) && (s->u0 = alloc_f32(N * d));
+    if (ok) ok = (s->u1 = alloc_f32(N * d)) != 0; // LN₁'s input h = x + a lives here when LN is off
+    s->xhat1 = s->rstd1 = 0;
+    if (ok && g.ln) ok = (s->xhat1 = alloc_f32(N * d)) && (s->rstd1 = alloc_f32(N));
+  }
+  if (!ok) return -2;
+  if (!g.ln) uf = xf;
+  walk(params, &P);
+  walk(grads, &G);
+  return g.nparams;
+}
+
+// ---------------------------------------------------------------- LayerNorm
+
+static void ln_fwd(int N, int d, const f32 *x, const f32 *gam, const f32 *bet, f32 *xhat, f32 *rstd, f32 *u) {
+  for (int n = 0; n < N; n++) {
+    const f32 *xr = x + n * d;
+    f32 *hr = xhat + n * d, *ur = u + n * d;
+    f32 mean = vsum(d, xr) / d;
+    v4 m = vsplat(mean), acc = vsplat(0);
+    int i = 0;
+    for (; i + 4 <= d; i += 4) {
+      v4 c = wasm_f32x4_sub(vld(xr + i), m);
+      vst(hr + i, c), acc = vmadd(acc, c, c);
+    }
+    f32 var = hsum(acc);
+    for (; i < d; i++) hr[i] = xr[i] - mean, var += hr[i] * hr[i];
+    f32 rs = 1.0f / __builtin_sqrtf(var / d + LN_EPS);
+    rstd[n] = rs;
+    v4 r = vsplat(rs);
+    for (i = 0; i + 4 <= d; i += 4) {
+      v4 h = vmul(vld(hr + i), r);
+      vst(hr + i, h), vst(ur + i, vadd(vmul(h, vld(gam + i)), vld(bet + i)));
+    }
+    for (; i < d; i++) hr[i] *= rs, ur[i] = hr[i] * gam[i] + bet[i];
+  }
+}
+
+/**
+ * dx (+)= LN backward of du: dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)), dx̂ = du·γ.
+ * dγ = Σ du·x̂, dβ = Σ du over rows.
+ */
+static void ln_bwd(int N, int d, const f32 *du, const f32 *xhat, const f32 *rstd, const f32 *gam, f32 *dgam, f32 *dbet, f32 *dx, int acc) {
+  vzero(d, dgam), vzero(d, dbet);
+  f32 *dxh = scr_d;
+  for (int n = 0; n < N; n++) {
+    const f32 *g_ = du + n * d, *h = xhat + n * d;
+    f32 *o = dx + n * d;
+    v4 s1 = vsplat(0), s2 = vsplat(0);
+    int i = 0;
+    for (; i + 4 <= d; i += 4) {
+      v4 gv = vld(g_ + i), hv = vld(h + i), dh = vmul(gv, vld(gam + i));
+      vst(dgam + i, vmadd(vld(dgam + i), gv, hv)), vst(dbet + i, vadd(vld(dbet + i), gv));
+      vst(dxh + i, dh), s1 = vadd(s1, dh), s2 = vmadd(s2, dh, hv);
+    }
+    f32 sum1 = hsum(s1), sum2 = hsum(s2);
+    for (; i < d; i++) {
+      f32 dh = g_[i] * gam[i];
+      dgam[i] += g_[i] * h[i], dbet[i] += g_[i];
+      dxh[i] = dh, sum1 += dh, sum2 += dh * h[i];
+    }
+    f32 m1 = sum1 / d, m2 = sum2 / d, rs = rstd[n];
+    v4 vm1 = vsplat(m1), vm2 = vsplat(m2), vrs = vsplat(rs);
+    for (i = 0; i + 4 <= d; i += 4) {
+      v4 v = vmul(vrs, wasm_f32x4_sub(wasm_f32x4_sub(vld(dxh + i), vm1), vmul(vld(h + i), vm2)));
+      vst(o + i, acc ? vadd(vld(o + i), v) : v);
+    }
+    for (; i < d; i++) {
+      f32 v = rs * ((dxh[i] - m1) - h[i] * m2);
+      o[i] = acc ? o[i] + v : v;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- causal attention, per (sequence, head)
+
+/** e^x lane-wise for x ≤ 0, as exp_nonpos. */
+static inline v4 exp_nonpos4(v4 x) {
+  x = wasm_f32x4_max(x, vsplat(-87.3f));
+  v4 n = wasm_f32x4_nearest(vmul(x, vsplat(1.44269504088896341f)));
+  v4 r = wasm_f32x4_sub(wasm_f32x4_sub(x, vmul(n, vsplat(0.693145751953125f))), vmul(n, vsplat(1.428606765330187045e-06f)));
+  v4 p = vsplat(1.0f / 5040);
+  p = vmadd(vsplat(1.0f / 720), p, r);
+  p = vmadd(vsplat(1.0f / 120), p, r);
+  p = vmadd(vsplat(1.0f / 24), p, r);
+  p = vmadd(vsplat(1.0f / 6), p, r);
+  p = vmadd(vsplat(0.5f), p, r);
+  p = vmadd(vsplat(1.0f), p, r);
+  p = vmadd(vsplat(1.0f), p, r);
+  v4 scale = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
+  return vmul(p, scale);
+}
+
+/**
+ * Row i of the T×T scores/probabilities (row stride T) → softmax over j ≤ i, exact zeros above the
+ * diagonal. Lanes past the diagonal are computed and then masked, which keeps every loop in SIMD.
+ */
+static void causal_softmax(int T, f32 *s, f32 sqrt_c) {
+  v4 div = vsplat(sqrt_c);
+  for (int i = 0; i < T; i++) {
+    f32 *row = s + i * T;
+    int n = i + 1, nv = n & ~3;
+    for (int j = 0; j < nv; j += 4) vst(row + j, wasm_f32x4_div(vld(row + j), div)); // A_ij = q_i·k_j / √c
+    for (int j = nv; j < n; j++) row[j] /= sqrt_c;
+    f32 mx = row[0];
+    for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+    v4 m = vsplat(mx), sum = vsplat(0);
+    int j = 0;
+    for (; j + 4 <= n; j += 4) {
+      v4 e = exp_nonpos4(wasm_f32x4_sub(vld(row + j), m));
+      vst(row + j, e), sum = vadd(sum, e);
+    }
+    f32 tot = hsum(sum);
+    for (; j < n; j++) row[j] = exp_nonpos(row[j] - mx), tot += row[j];
+    for (; j < T; j++) row[j] = 0;
+    v4 vt = vsplat(tot);
+    for (j = 0; j + 4 <= n; j += 4) vst(row + j, wasm_f32x4_div(vld(row + j), vt));
+    for (; j < n; j++) row[j] /= tot;
+  }
+}
+
+/**
+ * o = softmax(q kᵀ/√c + causal mask) v for every (b, h). At T ≤ 32 the masked half is cheaper to
+ * compute densely with the GEMM kernel than to skip with scalar loops; q, v and o are read and
+ * written in place (strided), only kᵀ is gathered.
+ */
+static void attn_fwd(const f32 *z, f32 *prob, f32 *o) {
+  int T = g.T, c = g.c, H = g.H, d = g.d, ld = 3 * d;
+  f32 sqrt_c = __builtin_sqrtf((f32)c);
+  f32 *kt = scr_t;
+  for (int b = 0; b < g.B; b++) {
+    for (int h = 0; h < H; h++) {
+      const f32 *zb = z + b * T * ld + h * 3 * c; // q_t at zb + t·ld, k_t at + c, v_t at + 2c
+      transpose(T, c, zb + c, ld, kt, T);
+      f32 *pb = prob + (b * H + h) * T * T;
+      gemm_block(T, T, c, zb, ld, kt, T, pb, T, 0);
+      causal_softmax(T, pb, sqrt_c);
+      gemm_block(T, c, T, pb, T, zb + 2 * c, ld, o + b * T * d + h * c, d, 0);
+    }
+  }
+}
+
+/** dz (q, k, v parts) from dO: dP = dO vᵀ, dV = Pᵀ dO, dS = P∘(dP − rowsum(P∘dP))/√c, dQ = dS k, dK = dSᵀ q. */
+static void attn_bwd(const f32 *z, const f32 *prob, const f32 *dO, f32 *dz) {
+  int T = g.T, c = g.c, H = g.H, d = g.d, ld = 3 * d;
+  f32 sqrt_c = __builtin_sqrtf((f32)c);
+  f32 *vt = scr_t, *ds = scr_tt, *tt = scr_tt2;
+  v4 div = vsplat(sqrt_c);
+  for (int b = 0; b < g.B; b++) {
+    for (int h = 0; h < H; h++) {
+      const f32 *zb = z + b * T * ld + h * 3 * c, *pb = prob + (b * H + h) * T * T, *dob = dO + b * T * d + h * c;
+      f32 *dzb = dz + b * T * ld + h * 3 * c;
+      transpose(T, c, zb + 2 * c, ld, vt, T);
+      gemm_block(T, T, c, dob, d, vt, T, ds, T, 0); // dP
+      for (int i = 0; i < T; i++) {
+        const f32 *p = pb + i * T;
+        f32 *r = ds + i * T;
+        int j = 0;
+        v4 acc = vsplat(0);
+        for (; j + 4 <= T; j += 4) acc = vmadd(acc, vld(p + j), vld(r + j));
+        f32 dot = hsum(acc);
+        for (; j < T; j++) dot += p[j] * r[j];
+        v4 vdot_ = vsplat(dot);
+        for (j = 0; j + 4 <= T; j += 4) vst(r + j, wasm_f32x4_div(vmul(vld(p + j), wasm_f32x4_sub(vld(r + j), vdot_)), div));
+        for (; j < T; j++) r[j] = (p[j] * (r[j] - dot)) / sqrt_c;
+      }
+      transpose(T, T, pb, T, tt, T);
+      gemm_block(T, c, T, tt, T, dob, d, dzb + 2 * c, ld, 0); // dV = Pᵀ dO
+      gemm_block(T, c, T, ds, T, zb + c, ld, dzb, ld, 0);     // dQ = dS k
+      transpose(T, T, ds, T, tt, T);
+      gemm_block(T, c, T, tt, T, zb, ld, dzb + c, ld, 0);     // dK = dSᵀ q
+    }
+  }
+}
+
+// ---------------------------------------------------------------- the model
+
+static void linear_fwd(int N, int in, int outw, const f32 *x, const f32 *w, f32 *y) {
+  transpose(outw, in, w, in, wt, outw); // W [out, in] → Wᵀ [in, out], so y = x·Wᵀ is a plain product
+  gemm(N, outw, in, x, in, wt, outw, y, outw, 0);
+}
+
+/** dW [out, in] = dyᵀ x and dx (+)= dy W, for y = x Wᵀ. */
+static void linear_bwd(int N, int in, int outw, const f32 *x, const f32 *w, const f32 *dy, f32 *dw, f32 *dx, int acc) {
+  gemm_tn(outw, in, N, dy, outw, x, in, dw, in, 0);
+  if (dx) gemm(N, in, outw, dy, outw, w, in, dx, in, acc);
+}
+
+static void embed_tokens(void) {
+  int B = g.B, K = g.K, D = g.D, V = g.V, T = g.T;
+  vzero(B * T * V, tokens);
+  for (int b = 0; b < B; b++) {
+    for (int k = 0; k < K; k++) {
+      f32 *tx = tokens + (b * T + 2 * k) * V, *ty = tx + V;
+      for (int i = 0; i < D; i++) tx[1 + i] = xs[(b * K + k) * D + i]; // [0, x_k]
+      ty[0] = ys[b * K + k];                                        // [y_k, 0 … 0]
+    }
+  }
+}
+
+/** Forward pass over the whole batch; leaves the full outputs [N, V] in `outputs`. */
+EXPORT(forward) void forward(void) {
+  int N = g.N, d = g.d, V = g.V, T = g.T, mlp = g.mlp;
+  MARK(0);
+  embed_tokens();
+  // x⁰ = W_tok τ + p_t
+  f32 *x0 = S[0].x;
+  linear_fwd(N, V, d, tokens, P.tok, x0);
+  transpose(d, T, P.pos, T, wt, d); // p as [T, d]
+  for (int n = 0; n < N; n++) axpy(d, 1.0f, wt + (n % T) * d, x0 + n * d);
+  for (int l = 0; l < g.L; l++) {
+    LayerSave *s = &S[l];
+    LayerParams *p = &P.layer[l];
+    MARK(1); // embedding / previous layer's residual
+    if (g.ln) ln_fwd(N, d, s->x, p->ln0g, p->ln0b, s->xhat0, s->rstd0, s->u0);
+    MARK(2);
+    linear_fwd(N, d, 3 * d, s->u0, p->qkv, s->z);
+    MARK(3);
+    attn_fwd(s->z, s->prob, s->o);
+    MARK(4);
+    if (g.out) linear_fwd(N, d, d, s->o, p->wo, s->a);
+    MARK(5);
+    // h = x + a, then LN₁ (h itself is only needed as LN₁'s input)
+    f32 *hbuf = g.ln ? tmp_nd : s->u1;
+    for (int i = 0; i < N * d; i += 4) vst(hbuf + i, vadd(vld(s->x + i), vld(s->a + i)));
+    if (g.ln) ln_fwd(N, d, hbuf, p->ln1g, p->ln1b, s->xhat1, s->rstd1, s->u1);
+    MARK(6);
+    // r = ReLU(u₁ W₁ᵀ + b₁)
+    linear_fwd(N, d, mlp, s->u1, p->w1, s->r);
+    for (int n = 0; n < N; n++) {
+      f32 *rr = s->r + n * mlp;
+      for (int i = 0; i < mlp; i++) {
+        f32 v = rr[i] + p->b1[i];
+        rr[i] = v > 0 ? v : 0;
+      }
+    }
+    MARK(7);
+    // m = r W₂ᵀ + b₂; x ← 2x + a + m (the double residual)
+    linear_fwd(N, mlp, d, s->r, p->w2, tmp_nd2);
+    f32 *xn = l + 1 < g.L ? S[l + 1].x : xf;
+    for (int n = 0; n < N; n++) {
+      const f32 *xr = s->x + n * d, *ar = s->a + n * d, *mr = tmp_nd2 + n * d;
+      f32 *o = xn + n * d;
+      for (int i = 0; i < d; i++) o[i] = ((xr[i] * 2.0f) + ar[i]) + (mr[i] + p->b2[i]);
+    }
+  }
+  MARK(1);
+  if (g.ln) ln_fwd(N, d, xf, P.lnfg, P.lnfb, xhatf, rstdf, uf);
+  linear_fwd(N, d, V, uf, P.wun, outputs);
+  for (int n = 0; n < N; n++)
+    for (int v = 0; v < V; v++) outputs[n * V + v] += P.bun[v];
+  MARK(8);
+}
+
+/** Forward, per-position MSE into `perpos`, and the gradient of its mean over positions into `grads`. */
+EXPORT(loss_and_grads) void loss_and_grads(void) {
+  int N = g.N, d = g.d, V = g.V, T = g.T, mlp = g.mlp, B = g.B, K = g.K;
+  forward();
+  // ŷ_bk = y[b, 2k, 0]; dL/dŷ_bk = 2(ŷ − y)/(B·K)
+  f32 *dy0 = tmp_t; // one value per row, zero at y-tokens
+  vzero(N, dy0);
+  for (int k = 0; k < K; k++) {
+    double sse = 0;
+    for (int b = 0; b < B; b++) {
+      f32 e = outputs[(b * T + 2 * k) * V] - ys[b * K + k];
+      sse += (double)e * e;
+      dy0[b * T + 2 * k] = (2.0f * e) / (f32)(B * K);
+    }
+    perpos[k] = (f32)(sse / B);
+  }
+  vzero(g.nparams, grads);
+  // unembedding: only output channel 0 carries gradient
+  f32 *duf = g_res;
+  for (int n = 0; n < N; n++) {
+    f32 e = dy0[n];
+    f32 *dr = duf + n * d;
+    for (int i = 0; i < d; i++) dr[i] = e * P.wun[i];
+    if (e != 0) axpy(d, e, uf + n * d, G.wun);
+    G.bun[0] += e;
+  }
+  if (g.ln) ln_bwd(N, d, duf, xhatf, rstdf, P.lnfg, G.lnfg, G.lnfb, g_next, 0);
+  else for (int i = 0; i < N * d; i++) g_next[i] = duf[i];
+  for (int l = g.L - 1; l >= 0; l--) {
+    // g_res = dL/dx^{l+1}; it is also dL/dm and the direct part of dL/da.
+    f32 *t = g_res; g_res = g_next; g_next = t;
+    LayerSave *s = &S[l];
+    LayerParams *p = &P.layer[l], *gp = &G.layer[l];
+    MARK(9); // unembedding + final LN backward / previous layer's LN₀ backward
+    colsum(N, d, g_res, gp->b2);
+    linear_bwd(N, mlp, d, s->r, p->w2, g_res, gp->w2, tmp_nm, 0); // dr
+    MARK(10);
+    relu_bwd_colsum(N, mlp, s->r, tmp_nm, gp->b1);
+    MARK(11);
+    linear_bwd(N, d, mlp, s->u1, p->w1, tmp_nm, gp->w1, tmp_nd, 0); // du₁
+    MARK(12);
+    f32 *dh = tmp_nd;
+    if (g.ln) {
+      ln_bwd(N, d, tmp_nd, s->xhat1, s->rstd1, p->ln1g, gp->ln1g, gp->ln1b, tmp_nd2, 0);
+      dh = tmp_nd2;
+    }
+    // da = g + dh;  dx = 2g + dh (+ the LN₀ path below)
+    for (int i = 0; i < N * d; i += 4) {
+      v4 gv = vld(g_res + i), hv = vld(dh + i);
+      vst(g_next + i, vadd(vadd(gv, gv), hv));
+      vst(tmp_nd + i, vadd(gv, hv)); // may alias dh when LN is off: read before write
+    }
+    f32 *dO = tmp_nd;
+    MARK(13);
+    if (g.out) {
+      linear_bwd(N, d, d, s->o, p->wo, tmp_nd, gp->wo, tmp_nd2, 0);
+      dO = tmp_nd2;
+    }
+    MARK(14);
+    attn_bwd(s->z, s->prob, dO, tmp_n3d);
+    MARK(15);
+    if (g.ln) {
+      linear_bwd(N, d, 3 * d, s->u0, p->qkv, tmp_n3d, gp->qkv, tmp_nd, 0);
+      MARK(16);
+      ln_bwd(N, d, tmp_nd, s->xhat0, s->rstd0, p->ln0g, gp->ln0g, gp->ln0b, g_next, 1);
+    } else {
+      linear_bwd(N, d, 3 * d, s->u0, p->qkv, tmp_n3d, gp->qkv, g_next, 1);
+    }
+  }
+  MARK(9);
+  // embedding: dW_tok [d, V] = dx⁰ᵀ τ, dp_t = Σ_b dx⁰_bt (columns ≥ T of the table get none)
+  f32 *dx0 = g_next;
+  gemm_tn(d, V, N, dx0, d, tokens, V, G.tok, V, 0);
+  vzero(T * d, wt);
+  for (int n = 0; n < N; n++) axpy(d, 1.0f, dx0 + n * d, wt + (n % T) * d);
+  transpose(T, d, wt, d, G.pos, T);
+  MARK(17);
+}
+
+#ifdef PROFILE
+EXPORT(bench_gemm) void bench_gemm(int M, int N, int K, int tn, f32 *A, f32 *B, f32 *C) {
+  if (tn) gemm_tn(M, N, K, A, M, B, N, C, N, 0);
+  else gemm(M, N, K, A, K, B, N, C, N, 0);
+}
+EXPORT(scratch) f32 *scratch(unsigned long n) { return alloc_f32(n); }
+#endif

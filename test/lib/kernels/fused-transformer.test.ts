@@ -1,0 +1,112 @@
+// The fused WebAssembly kernel against two independent references: the PyTorch oracle fixture and
+// the tfjs graph of lib/model.ts (on shapes where every SIMD loop has a scalar tail).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../../stages/backend.ts';
+import { FusedTransformer } from '../../../lib/kernels/fused-transformer.ts';
+import { PAPER_MODEL, Transformer, initParams, paramCount, paramShapes, runInChunks, type ModelConfig } from '../../../lib/model.ts';
+import { rngStream } from '../../../lib/rng.ts';
+import { sampleBatch } from '../../../lib/tasks.ts';
+
+test.before(async () => {
+  await initBackend();
+});
+
+const f32 = (b64: string) => {
+  const bytes = Buffer.from(b64, 'base64');
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+};
+
+/** max |a − b| relative to max |b|. */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.is(a.length, b.length);
+  let diff = 0, scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return diff / scale;
+}
+
+test('matches the PyTorch oracle: outputs, per-position loss and every gradient to 1e-5 of scale', () => {
+  const fx = JSON.parse(readFileSync(new URL('../../fixtures/oracle.json', import.meta.url), 'utf8'));
+  const cfg = fx.config as ModelConfig;
+  const names = paramShapes(cfg).map((p) => p.name);
+  const params = names.map((n) => f32(fx.params[n].data));
+  const xs = f32(fx.batch.xs), ys = f32(fx.batch.ys), B = fx.batch.B as number;
+  const kernel = new FusedTransformer(cfg);
+  assert.is(kernel.paramCount, 51_717);
+  assert.ok(relErr(kernel.forward(params, xs, ys, B), f32(fx.outputs)) <= 1e-5);
+  const { perPosition, grads } = kernel.lossAndGrads(params, xs, ys, B);
+  assert.ok(relErr(perPosition, fx.perPositionLoss) <= 1e-5);
+  let at = 0;
+  for (const n of names) {
+    const ref = f32(fx.grads[n]);
+    const e = relErr(grads.subarray(at, at + ref.length), ref);
+    assert.ok(e <= 1e-5, `${n}: ${e}`);
+    at += ref.length;
+  }
+});
+
+// Odd widths (c = 3, mlp = 7, V = 4, T = 10) exercise every scalar tail of the SIMD loops.
+const ODD: ModelConfig = { D: 3, K: 5, layers: 3, heads: 2, dModel: 6, dMlp: 7, layerNorm: true, includeOutput: true };
+const shapes: [string, ModelConfig][] = [
+  ['paper L2H4, K = 16', { ...PAPER_MODEL, K: 16 }],
+  ['odd widths', ODD],
+  ['odd widths, no LayerNorm', { ...ODD, layerNorm: false }],
+  ['odd widths, no output projection', { ...ODD, includeOutput: false }],
+];
+
+for (const [label, cfg] of shapes) {
+  test(`agrees with the tfjs graph (${label}): loss, gradients, outputs`, () => {
+    const params = initParams(cfg, rngStream(7, 'init'));
+    // Perturb LN γ/β away from 1/0 so their gradients and effects are not degenerate.
+    const r = rngStream(7, 'perturb');
+    for (const [name, t] of Object.entries(params)) if (name.includes('layer_norms') || name.includes('unembedding.0')) t.data.forEach((v, i) => (t.data[i] = v + 0.2 * r.normal()));
+    const B = 5;
+    const batch = sampleBatch({ D: cfg.D, K: cfg.K, noiseVariance: 0.125, M: 'inf' }, B, rngStream(7, 'data'));
+    const graph = new Transformer(cfg, params, {}, 'tfjs');
+    const fused = new Transformer(cfg, params, {}, 'fused');
+    const xs = tf.tensor3d(batch.xs, [B, cfg.K, cfg.D]);
+    const ys = tf.tensor2d(batch.ys, [B, cfg.K]);
+    const a = graph.lossAndGrads(xs, ys);
+    const b = fused.lossAndGrads(xs, ys);
+    assert.ok(relErr(b.perPosition, a.perPosition) <= 1e-5, 'per-position loss');
+    graph.names.forEach((name, i) => {
+      const e = relErr(b.grads[i].dataSync(), a.grads[i].dataSync());
+      assert.ok(e <= 1e-5, `${name}: ${e}`);
+    });
+    assert.ok(relErr(fused.perPositionLoss(xs, ys), graph.perPositionLoss(xs, ys)) <= 1e-5);
+    assert.ok(relErr(runInChunks(fused, batch.xs, batch.ys, B, true, 2), runInChunks(graph, batch.xs, batch.ys, B, true, 2)) <= 1e-5);
+    assert.ok(relErr(runInChunks(fused, batch.xs, batch.ys, B), runInChunks(graph, batch.xs, batch.ys, B)) <= 1e-5);
+    tf.dispose([xs, ys, ...a.grads, ...b.grads]);
+    graph.dispose();
+    fused.dispose();
+  });
+}
+
+test('changing the batch size re-lays out the buffers without changing results', () => {
+  const cfg = ODD;
+  const kernel = new FusedTransformer(cfg);
+  const params = paramShapes(cfg).map((p) => initParams(cfg, rngStream(8, 'init'))[p.name].data);
+  assert.is(params.reduce((n, p) => n + p.length, 0), paramCount(cfg));
+  const big = sampleBatch({ D: cfg.D, K: cfg.K, noiseVariance: 0.125, M: 'inf' }, 9, rngStream(8, 'data'));
+  const small = { xs: big.xs.subarray(0, 2 * cfg.K * cfg.D), ys: big.ys.subarray(0, 2 * cfg.K) };
+  const first = kernel.lossAndGrads(params, small.xs, small.ys, 2);
+  kernel.lossAndGrads(params, big.xs, big.ys, 9);
+  const again = kernel.lossAndGrads(params, small.xs, small.ys, 2);
+  assert.equal(Array.from(again.grads), Array.from(first.grads));
+  assert.equal(Array.from(again.perPosition), Array.from(first.perPosition));
+});
+
+test('wrong sizes fail with a message naming what was expected', () => {
+  const kernel = new FusedTransformer(PAPER_MODEL);
+  const params = paramShapes(PAPER_MODEL).map((p) => new Float32Array(p.shape.reduce((a, b) => a * b, 1)));
+  assert.throws(() => kernel.lossAndGrads(params, new Float32Array(10), new Float32Array(8), 1), /xs must hold B·K·D = 32 values/);
+  assert.throws(() => kernel.lossAndGrads(params.slice(1), new Float32Array(32), new Float32Array(8), 1), /parameters hold 51397 values, the model has 51717/);
+  assert.throws(() => new Transformer(PAPER_MODEL, initParams(PAPER_MODEL, rngStream(0, 'init')), { singleResidual: true }, 'fused').lossAndGrads(tf.zeros([1, 8, 4]), tf.zeros([1, 8])), /fused kernel implements the paper model only/);
+});
+
+test.run();
