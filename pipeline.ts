@@ -47,13 +47,12 @@ function snapToCheckpoints(wanted: number[], available: number[]): number[] {
   return [...new Set(wanted.map(nearest))].sort((a, b) => a - b);
 }
 
-/** Where figures are published (hard links to the stored SVGs); tests point it elsewhere. */
-const figuresDir = process.env.FIGURES_DIR ?? 'figures';
-
 function declare(config: Config, configFile: string): NodeDecl[] {
   const nodes: NodeDecl[] = [];
   const add = (node: NodeDecl) => (nodes.push(node), node.id);
   const { task, data } = config;
+  /** Where figures are published (links to the stored SVGs); read here, after .env is loaded. */
+  const figuresDir = process.env.FIGURES_DIR || 'figures';
   const model = { D: task.D, K: task.K, ...config.model };
 
   /** One training run and its per-checkpoint evaluations. */

@@ -4,6 +4,7 @@
 import { hostname } from 'node:os';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
+import { faultPoint } from './fault.ts';
 import { removeTree, safeSegment } from './fsutil.ts';
 import type { Fingerprint } from './keys.ts';
 import { storeOutputs } from './outputs.ts';
@@ -52,6 +53,7 @@ export async function buildNode(job: BuildJob, env: BuildEnv, hooks: RunHooks): 
     if (hooks.signal.aborted) throw new AbortedError(job.nodeId);
     const { outputs, outputDigest } = await storeOutputs(env.store, outDir);
     if (hooks.signal.aborted) throw new AbortedError(job.nodeId);
+    faultPoint('after-blobs');
     const record: BuildRecord = {
       formatVersion: job.fingerprint.formatVersion,
       key: job.key,

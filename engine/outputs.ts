@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fsp, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { faultPoint } from './fault.ts';
 import { atomicCopyFile, listFilesRecursive, removeTree } from './fsutil.ts';
 import { digestOf, hashFile } from './hash.ts';
 import type { BlobDigest, BuildRecord, OutputEntry, Store } from './types.ts';
@@ -14,6 +15,7 @@ export async function storeOutputs(store: Store, outDir: string): Promise<{ outp
     const { digest, size } = await hashFile(path);
     await store.putBlob(path, digest as BlobDigest);
     outputs[rel] = { digest: digest as BlobDigest, size };
+    faultPoint('mid-blobs');
   }
   return { outputs, outputDigest: manifestDigest(outputs) };
 }
@@ -37,7 +39,7 @@ export async function badOutputs(store: Store, record: BuildRecord): Promise<str
  * A read-only directory view of a record's outputs: hard links to the blobs (copies where linking
  * fails), shared by every consumer of the same outputs. Returns null if a blob is unavailable.
  */
-export async function materialiseView(root: string, store: Store, record: BuildRecord): Promise<string | null> {
+export async function materialiseView(root: string, store: Store, record: Pick<BuildRecord, 'outputs' | 'outputDigest'>): Promise<string | null> {
   const view = join(root, 'views', record.outputDigest);
   const blobs = new Map<string, string>();
   for (const [rel, entry] of Object.entries(record.outputs)) {

@@ -7,9 +7,10 @@ import type { Graph, GraphNode } from './graph.ts';
 import { acquireLock } from './lock.ts';
 import { badOutputs, materialiseView, publishOutputs } from './outputs.ts';
 import { assess, writePointer, type AssessContext } from './plan.ts';
+import type { Fingerprint } from './keys.ts';
 import type { ResourcePools } from './pools.ts';
-import { AbortedError, type StageRunner } from './runner.ts';
-import type { BuildRecord, InputRef, NodeKey, Store } from './types.ts';
+import { AbortedError, type RunHooks, type StageRunner } from './runner.ts';
+import type { BuildRecord, InputRef, NodeKey, Resources, Store } from './types.ts';
 
 export type NodeStatus = 'built' | 'cached' | 'failed' | 'skipped';
 
@@ -55,7 +56,24 @@ export interface ScheduleOptions {
   holdBack?: (node: GraphNode) => string | null;
   signal: AbortSignal;
   events: RunEvents;
+  /** Distributed mode (engine/dispatch.ts): stale nodes are built elsewhere instead of in `pools` here. */
+  remote?: RemoteBuild;
 }
+
+/** What a remote worker needs to build one node: its key and everything that went into it. */
+export interface RemoteBuildRequest {
+  node: GraphNode;
+  key: NodeKey;
+  fingerprint: Fingerprint;
+  codeFiles: Record<string, string>;
+  /** The records of the node's upstream nodes (their output manifests become the job's inputs). */
+  upstream: Map<string, BuildRecord>;
+  /** The stage's request, unclamped: the worker clamps it to its own pools. */
+  request: Resources | undefined;
+}
+
+/** Builds one node elsewhere; resolves with its record once that record is in the shared store. */
+export type RemoteBuild = (req: RemoteBuildRequest, hooks: RunHooks) => Promise<BuildRecord>;
 
 export async function runGraph(opts: ScheduleOptions): Promise<RunSummary> {
   const t0 = performance.now();
@@ -114,7 +132,21 @@ async function runNode(opts: ScheduleOptions, ctx: AssessContext, node: GraphNod
         const rec = await opts.store.getRecord(node.decl.stage.name, key!);
         if (rec && (await badOutputs(opts.store, rec)).length === 0) return done('cached', { key, record: await settleCached(opts, node, rec) });
       }
-      const resources = opts.pools.clamp(typeof node.decl.stage.resources === 'function' ? node.decl.stage.resources(node.params) : node.decl.stage.resources);
+      const request = typeof node.decl.stage.resources === 'function' ? node.decl.stage.resources(node.params) : node.decl.stage.resources;
+      const hooks: RunHooks = {
+        signal: opts.signal,
+        log: (level, msg) => opts.events.log(node.id, level, msg),
+        progress: (d, t, u) => opts.events.progress(node.id, d, t, u),
+      };
+      if (opts.remote) {
+        started = true;
+        opts.events.start(node.id, reasons);
+        const tBuild = performance.now();
+        const record = await opts.remote({ node, key: key!, fingerprint: a.fingerprint!, codeFiles: a.code.codeFiles, upstream: upRecords as Map<string, BuildRecord>, request }, hooks);
+        if (node.decl.publishTo) await publishOutputs(opts.store, record, node.decl.publishTo);
+        return { ...done('built', { key, record, reasons }), seconds: (performance.now() - tBuild) / 1000 };
+      }
+      const resources = opts.pools.clamp(request);
       const release = await opts.pools.acquire(resources, opts.signal);
       const tBuild = performance.now();
       try {
@@ -124,11 +156,7 @@ async function runNode(opts: ScheduleOptions, ctx: AssessContext, node: GraphNod
         const record = await buildNode(
           { nodeId: node.id, stage: node.decl.stage, rawParams: node.decl.params, params: node.params, key: key!, fingerprint: a.fingerprint!, codeFiles: a.code.codeFiles, inputs, resources },
           { store: opts.store, root: opts.root, runner: opts.runner },
-          {
-            signal: opts.signal,
-            log: (level, msg) => opts.events.log(node.id, level, msg),
-            progress: (d, t, u) => opts.events.progress(node.id, d, t, u),
-          },
+          hooks,
         );
         if (node.decl.publishTo) await publishOutputs(opts.store, record, node.decl.publishTo);
         return { ...done('built', { key, record, reasons }), seconds: (performance.now() - tBuild) / 1000 };

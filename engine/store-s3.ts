@@ -16,6 +16,7 @@ import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { faultPoint } from './fault.ts';
 import { tmpName } from './fsutil.ts';
 import { hashFile } from './hash.ts';
 import type { BlobDigest, BuildRecord, Logger, NodeKey, Store } from './types.ts';
@@ -426,6 +427,7 @@ class S3StoreImpl implements S3Store {
       ),
     );
     this.pendingRecords.delete(`${record.stage}/${record.key}`);
+    faultPoint('after-remote-record');
     await this.local.putRecord(record);
   }
 
