@@ -1,6 +1,7 @@
 // The experiment configuration: what a YAML file under configs/ may say.
 // Every object is strict, so a misspelt key is an error that names its path, not a silent default.
 import { z } from 'zod';
+import { modelConfigSchema } from '../stages/schemas.ts';
 
 const positive = z.number().positive().finite();
 const positiveInt = z.number().int().positive();
@@ -17,14 +18,8 @@ export const taskSchema = z.strictObject({
   noiseVariance: z.number().nonnegative().finite(), // σ²
 });
 
-export const modelSchema = z.strictObject({
-  layers: positiveInt,
-  heads: positiveInt,
-  dModel: positiveInt,
-  dMlp: positiveInt,
-  layerNorm: z.boolean(),
-  includeOutput: z.boolean(),
-});
+/** The transformer; D and K come from the task. */
+export const modelSchema = z.strictObject(modelConfigSchema.omit({ D: true, K: true }).shape);
 
 export const checkpointGridSchema = z.strictObject({
   logSpace: nonNegativeInt, // int_logspace(1, N, logSpace)

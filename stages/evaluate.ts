@@ -10,6 +10,7 @@ import { Transformer, runInChunks, type ModelConfig } from '../lib/model.ts';
 import { decodeTensors, encodeTensors } from '../lib/tensorfile.ts';
 import { initBackend } from './backend.ts';
 import { loadTasks } from './tasks.ts';
+import { inputPath } from './inputs.ts';
 
 export interface EvalResult {
   step: number;
@@ -28,21 +29,15 @@ export interface EvalResult {
   fromTaskMean: number;
 }
 
-function singlePath(inputs: Record<string, string | string[]>, name: string): string {
-  const p = inputs[name];
-  if (typeof p !== 'string') throw new Error(`evaluate: input '${name}' must be a single path, got ${JSON.stringify(p)}`);
-  return p;
-}
-
 export const evaluateStage = defineStage({
   name: 'evaluate',
   module: import.meta.url,
   params: z.object({}),
   async run(ctx) {
     const backend = await initBackend();
-    const checkpointFile = singlePath(ctx.inputs, 'checkpoint');
-    const data = await loadTasks(singlePath(ctx.inputs, 'tasks'));
-    const { config } = JSON.parse(await readFile(singlePath(ctx.inputs, 'model'), 'utf8')) as { config: ModelConfig };
+    const checkpointFile = inputPath('evaluate', ctx.inputs, 'checkpoint');
+    const data = await loadTasks(inputPath('evaluate', ctx.inputs, 'tasks'));
+    const { config } = JSON.parse(await readFile(inputPath('evaluate', ctx.inputs, 'model'), 'utf8')) as { config: ModelConfig };
     const { tensors, meta } = decodeTensors(await readFile(checkpointFile));
     if (typeof meta.step !== 'number') throw new Error(`${checkpointFile}: meta.step missing (expected a train checkpoint)`);
     if (config.D !== data.info.D || config.K !== data.info.K) {

@@ -13,22 +13,12 @@ import { estimateLlc } from '../lib/llc.ts';
 import { fromScale, toScale, type ChainRun } from '../lib/sgld.ts';
 import { decodeTensors, encodeTensors } from '../lib/tensorfile.ts';
 import type { LlcJob, LlcJobResult, LlcJobSpec, ChainProgress } from './llc-chain.ts';
-import { taskConfigSchema } from './tasks.ts';
+import { inputPath } from './inputs.ts';
+import { modelConfigSchema, taskConfigSchema } from './schemas.ts';
 import { WorkerPool } from './worker-pool.ts';
 
 const positiveInt = z.number().int().positive();
 const positive = z.number().positive();
-
-const modelSchema = z.object({
-  D: positiveInt,
-  K: positiveInt,
-  layers: positiveInt,
-  heads: positiveInt,
-  dModel: positiveInt,
-  dMlp: positiveInt,
-  layerNorm: z.boolean(),
-  includeOutput: z.boolean(),
-});
 
 /** Either (eps, nbeta, gamma) or the sweeps' scale form (gradientScale g, localizationScale ℓ, noiseScale s). */
 export const samplerSchema = z
@@ -65,16 +55,10 @@ export const samplerSchema = z
     return { eps, nbeta, gamma, chains: s.chains, burnin: s.burnin, draws: s.draws, batchSize: s.batchSize, datasetSize: s.datasetSize, seed: s.seed };
   });
 
-export const llcParams = z.object({ sampler: samplerSchema, task: taskConfigSchema, model: modelSchema });
+export const llcParams = z.object({ sampler: samplerSchema, task: taskConfigSchema, model: modelConfigSchema });
 export type LlcParams = z.output<typeof llcParams>;
 
 const pool = new WorkerPool<LlcJob, LlcJobResult>(new URL('./llc-worker.ts', import.meta.url).href);
-
-function singlePath(inputs: Record<string, string | string[]>, name: string): string {
-  const p = inputs[name];
-  if (typeof p !== 'string') throw new Error(`llc: input '${name}' must be a single path, got ${JSON.stringify(p)}`);
-  return p;
-}
 
 async function loadSavedChain(file: string): Promise<ChainRun | null> {
   if (!existsSync(file)) return null;
@@ -89,13 +73,13 @@ export const llcStage = defineStage({
   resources: (p) => ({ cpu: Math.max(1, Math.min(p.sampler.chains, os.availableParallelism())) }),
   async run(ctx) {
     const { sampler, task, model } = ctx.params;
-    const checkpointFile = singlePath(ctx.inputs, 'checkpoint');
+    const checkpointFile = inputPath('llc', ctx.inputs, 'checkpoint');
     const { meta } = decodeTensors(await readFile(checkpointFile));
     if (typeof meta.step !== 'number') throw new Error(`${checkpointFile}: meta.step missing (expected a train checkpoint)`);
     if (model.D !== task.D || model.K !== task.K) throw new Error(`llc: model has D=${model.D}, K=${model.K} but task has D=${task.D}, K=${task.K}`);
     let taskSetFile: string | undefined;
     if (task.M !== 'inf') {
-      taskSetFile = path.join(singlePath(ctx.inputs, 'tasks'), 'task-set.swt');
+      taskSetFile = path.join(inputPath('llc', ctx.inputs, 'tasks'), 'task-set.swt');
       if (!existsSync(taskSetFile)) throw new Error(`llc: task.M = ${task.M} but ${taskSetFile} is missing`);
     }
     const spec: LlcJobSpec = { checkpointFile, taskSetFile, model, task, ...sampler };

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { defineStage } from '../engine/stage.ts';
 import { detectStages, stageDetectionDefaults } from '../lib/stage-detection.ts';
+import { inputList } from './inputs.ts';
 
 export const stageBoundariesParams = z.object({
   bandwidth: z.number().positive().default(stageDetectionDefaults.bandwidth),
@@ -13,12 +14,6 @@ export const stageBoundariesParams = z.object({
   endFraction: z.number().nonnegative().default(stageDetectionDefaults.endFraction),
   prefix: z.string().min(1).default(stageDetectionDefaults.prefix),
 });
-
-function paths(inputs: Record<string, string | string[]>, name: string): string[] {
-  const p = inputs[name];
-  if (!Array.isArray(p)) throw new Error(`stage-boundaries: input '${name}' must be a list of node directories, got ${JSON.stringify(p)}`);
-  return p;
-}
 
 async function readJson<T>(file: string): Promise<T> {
   try {
@@ -33,8 +28,8 @@ export const stageBoundariesStage = defineStage({
   module: import.meta.url,
   params: stageBoundariesParams,
   async run(ctx) {
-    const llcs = await Promise.all(paths(ctx.inputs, 'llcs').map((d) => readJson<{ step: number; llcMean: number }>(path.join(d, 'llc.json'))));
-    const evals = await Promise.all(paths(ctx.inputs, 'evals').map((d) => readJson<{ step: number; loss: number }>(path.join(d, 'eval.json'))));
+    const llcs = await Promise.all(inputList('stage-boundaries', ctx.inputs, 'llcs').map((d) => readJson<{ step: number; llcMean: number }>(path.join(d, 'llc.json'))));
+    const evals = await Promise.all(inputList('stage-boundaries', ctx.inputs, 'evals').map((d) => readJson<{ step: number; loss: number }>(path.join(d, 'eval.json'))));
     llcs.sort((a, b) => a.step - b.step);
     const lossAt = new Map(evals.map((e) => [e.step, e.loss]));
     const steps = llcs.map((l) => l.step);

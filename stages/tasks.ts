@@ -9,15 +9,9 @@ import { defineStage } from '../engine/stage.ts';
 import { rngStream } from '../lib/rng.ts';
 import { sampleBatch, sampleTaskSet, taskMean, type Batch, type TaskConfig } from '../lib/tasks.ts';
 import { decodeTensors, encodeTensors } from '../lib/tensorfile.ts';
+import { taskConfigSchema } from './schemas.ts';
 
 const positiveInt = z.number().int().positive();
-
-export const taskConfigSchema = z.object({
-  D: positiveInt,
-  K: positiveInt,
-  noiseVariance: z.number().positive(),
-  M: z.union([positiveInt, z.literal('inf')]),
-});
 
 export const tasksParams = taskConfigSchema.extend({
   evalSize: positiveInt,

@@ -19,20 +19,10 @@ import { rngStream } from '../lib/rng.ts';
 import { sampleBatch, type Batch, type TaskConfig } from '../lib/tasks.ts';
 import { decodeTensors, encodeTensors, type TensorMap } from '../lib/tensorfile.ts';
 import { initBackend } from './backend.ts';
-import { loadTasks, taskConfigSchema, type TaskData } from './tasks.ts';
+import { modelConfigSchema, taskConfigSchema } from './schemas.ts';
+import { loadTasks, type TaskData } from './tasks.ts';
 
 const positiveInt = z.number().int().positive();
-
-export const modelConfigSchema = z.object({
-  D: positiveInt,
-  K: positiveInt,
-  layers: positiveInt,
-  heads: positiveInt,
-  dModel: positiveInt,
-  dMlp: positiveInt,
-  layerNorm: z.boolean(),
-  includeOutput: z.boolean(),
-});
 
 export const trainParams = z.object({
   model: modelConfigSchema,

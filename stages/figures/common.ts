@@ -28,21 +28,7 @@ export function figureOptions(id: string, style: FigureStyle, xLimits?: [number,
   return { id, width: style.width, fontSize: style.fontSize, stageColors: style.stageColors, xLimits };
 }
 
-export function inputList(stage: string, inputs: Record<string, string | string[]>, name: string): string[] {
-  const v = inputs[name];
-  if (!Array.isArray(v)) throw new Error(`${stage}: input '${name}' must be a list of node directories, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-export function inputPath(stage: string, inputs: Record<string, string | string[]>, name: string): string {
-  const v = inputs[name];
-  if (typeof v !== 'string') throw new Error(`${stage}: input '${name}' must be a single node directory, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-export function optionalInputPath(stage: string, inputs: Record<string, string | string[]>, name: string): string | undefined {
-  return inputs[name] === undefined ? undefined : inputPath(stage, inputs, name);
-}
+export { inputList, inputPath, optionalInputPath } from '../inputs.ts';
 
 export async function readJson<T>(stage: string, file: string): Promise<T> {
   let text: string;

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { defineStage } from '../../engine/stage.ts';
 import { reportHtml, type ReportFigure, type StageTable } from '../../lib/plots/report.ts';
-import { readJson, type ManifestEntry, type StagesJson } from './common.ts';
+import { inputList, readJson, type ManifestEntry, type StagesJson } from './common.ts';
 
 const STAGE = 'figures-index';
 
@@ -34,24 +34,17 @@ export const figuresIndexParams = z.strictObject({
     .default({}),
 });
 
-function list(inputs: Record<string, string | string[]>, name: string, required: boolean): string[] {
-  const v = inputs[name];
-  if (v === undefined && !required) return [];
-  if (!Array.isArray(v)) throw new Error(`${STAGE}: input '${name}' must be a list of node directories, got ${JSON.stringify(v)}`);
-  return v;
-}
-
 export const figuresIndexStage = defineStage({
   name: STAGE,
   module: import.meta.url,
   params: figuresIndexParams,
   async run(ctx) {
     const figures: ReportFigure[] = [];
-    for (const dir of list(ctx.inputs, 'figures', true)) {
+    for (const dir of inputList(STAGE, ctx.inputs, 'figures')) {
       const manifest = await readJson<ManifestEntry[]>(STAGE, path.join(dir, 'figures.json'));
       for (const entry of manifest) figures.push({ ...entry, svg: await readFile(path.join(dir, entry.file), 'utf8') });
     }
-    const stageDirs = list(ctx.inputs, 'stages', false);
+    const stageDirs = inputList(STAGE, ctx.inputs, 'stages', { optional: true });
     const labels = ctx.params.stageLabels ?? stageDirs.map((_, i) => `run ${i + 1}`);
     if (labels.length !== stageDirs.length) throw new Error(`${STAGE}: params.stageLabels has ${labels.length} entries, expected one per 'stages' input (${stageDirs.length})`);
     const tables: StageTable[] = [];
