@@ -4,10 +4,10 @@ import { setMaxListeners } from 'node:events';
 import { join } from 'node:path';
 import { buildNode } from './build.ts';
 import type { Graph, GraphNode } from './graph.ts';
+import type { Fingerprint } from './keys.ts';
 import { acquireLock } from './lock.ts';
 import { badOutputs, materialiseView, publishOutputs } from './outputs.ts';
 import { assess, writePointer, type AssessContext } from './plan.ts';
-import type { Fingerprint } from './keys.ts';
 import type { ResourcePools } from './pools.ts';
 import { AbortedError, type RunHooks, type StageRunner } from './runner.ts';
 import type { BuildRecord, InputRef, NodeKey, Resources, Store } from './types.ts';
@@ -70,6 +70,8 @@ export interface RemoteBuildRequest {
   upstream: Map<string, BuildRecord>;
   /** The stage's request, unclamped: the worker clamps it to its own pools. */
   request: Resources | undefined;
+  /** --force: build even if the store already holds a record for the key. */
+  force: boolean;
 }
 
 /** Builds one node elsewhere; resolves with its record once that record is in the shared store. */
@@ -125,26 +127,29 @@ async function runNode(opts: ScheduleOptions, ctx: AssessContext, node: GraphNod
     reasons = a.reasons;
     const hold = opts.holdBack?.(node);
     if (hold) return done('skipped', { key, error: hold, reasons });
+    const request = typeof node.decl.stage.resources === 'function' ? node.decl.stage.resources(node.params) : node.decl.stage.resources;
+    const hooks: RunHooks = {
+      signal: opts.signal,
+      log: (level, msg) => opts.events.log(node.id, level, msg),
+      progress: (d, t, u) => opts.events.progress(node.id, d, t, u),
+    };
+    if (opts.remote) {
+      // No build lock here: the worker that builds takes it where it builds (holding it here would
+      // block a worker sharing this LOCAL_ROOT until we gave up).
+      started = true;
+      opts.events.start(node.id, reasons);
+      const tBuild = performance.now();
+      const upstream = upRecords as Map<string, BuildRecord>;
+      const record = await opts.remote({ node, key: key!, fingerprint: a.fingerprint!, codeFiles: a.code.codeFiles, upstream, request, force: ctx.force.has(node.id) }, hooks);
+      if (node.decl.publishTo) await publishOutputs(opts.store, record, node.decl.publishTo);
+      return { ...done('built', { key, record, reasons }), seconds: (performance.now() - tBuild) / 1000 };
+    }
     const lock = await acquireLock(opts.root, key!, opts.signal, () => opts.events.waiting(node.id, 'another process holds its build lock; waiting'));
     try {
       if (!ctx.force.has(node.id)) {
         // Someone may have built it while we waited for the lock.
         const rec = await opts.store.getRecord(node.decl.stage.name, key!);
         if (rec && (await badOutputs(opts.store, rec)).length === 0) return done('cached', { key, record: await settleCached(opts, node, rec) });
-      }
-      const request = typeof node.decl.stage.resources === 'function' ? node.decl.stage.resources(node.params) : node.decl.stage.resources;
-      const hooks: RunHooks = {
-        signal: opts.signal,
-        log: (level, msg) => opts.events.log(node.id, level, msg),
-        progress: (d, t, u) => opts.events.progress(node.id, d, t, u),
-      };
-      if (opts.remote) {
-        started = true;
-        opts.events.start(node.id, reasons);
-        const tBuild = performance.now();
-        const record = await opts.remote({ node, key: key!, fingerprint: a.fingerprint!, codeFiles: a.code.codeFiles, upstream: upRecords as Map<string, BuildRecord>, request }, hooks);
-        if (node.decl.publishTo) await publishOutputs(opts.store, record, node.decl.publishTo);
-        return { ...done('built', { key, record, reasons }), seconds: (performance.now() - tBuild) / 1000 };
       }
       const resources = opts.pools.clamp(request);
       const release = await opts.pools.acquire(resources, opts.signal);
