@@ -10,7 +10,7 @@ import type { Fingerprint } from './keys.ts';
 import { storeOutputs } from './outputs.ts';
 import { writePointer } from './plan.ts';
 import { AbortedError, type RunHooks, type StageRunner } from './runner.ts';
-import type { BuildRecord, NodeKey, Resources, Store } from './types.ts';
+import type { BuildRecord, NodeKey, Resources, Store, UpstreamBuild } from './types.ts';
 
 export interface BuildJob {
   nodeId: string;
@@ -23,6 +23,8 @@ export interface BuildJob {
   /** Input name → absolute read-only path(s). */
   inputs: Record<string, string | string[]>;
   resources: Required<Resources>;
+  /** For stages with `provenance: true`: the upstream builds (see RunContext.upstream). */
+  upstream?: UpstreamBuild[];
 }
 
 export interface BuildEnv {
@@ -46,7 +48,7 @@ export async function buildNode(job: BuildJob, env: BuildEnv, hooks: RunHooks): 
   const t0 = performance.now();
   try {
     const result = await env.runner.run(
-      { nodeId: job.nodeId, stage: job.stage, rawParams: job.rawParams, params: job.params, inputs: job.inputs, outDir, workDir, resources: job.resources },
+      { nodeId: job.nodeId, stage: job.stage, rawParams: job.rawParams, params: job.params, inputs: job.inputs, outDir, workDir, resources: job.resources, upstream: job.upstream },
       hooks,
     );
     // A run that finished after an abort may have been cut short: never record it.

@@ -110,6 +110,7 @@ export async function openDispatcher(opts: DispatcherOptions): Promise<Dispatche
       inputs,
       resources: normaliseRequest(req.request),
       force: req.force,
+      ...(req.provenance ? { provenance: req.provenance } : {}),
     };
   }
 

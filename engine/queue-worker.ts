@@ -57,6 +57,9 @@ const nodeJobSchema = z.object({
   inputs: z.record(z.string(), z.union([jobInput, z.array(jobInput)])),
   resources: z.object({ cpu: z.number().int().nonnegative(), gpu: z.number().int().nonnegative() }),
   force: z.boolean(),
+  provenance: z
+    .array(z.object({ id: z.string(), stage: z.string(), key: digest, startedAt: z.string(), wallSeconds: z.number(), meta: z.record(z.string(), z.unknown()) }))
+    .optional(),
 });
 
 /** A refusal that no other attempt or worker can fix: the job fails at once, naming why. */
@@ -175,7 +178,7 @@ export async function runQueueWorker(opts: QueueWorkerOptions): Promise<void> {
             },
           };
           const record = await buildNode(
-            { nodeId: job.nodeId, stage, rawParams: fromJsonSafe(job.rawParams as never), params, key: job.key, fingerprint: job.fingerprint, codeFiles, inputs, resources },
+            { nodeId: job.nodeId, stage, rawParams: fromJsonSafe(job.rawParams as never), params, key: job.key, fingerprint: job.fingerprint, codeFiles, inputs, resources, upstream: job.provenance },
             { store, root, runner },
             hooks,
           );

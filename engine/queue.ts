@@ -7,7 +7,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import type { Fingerprint } from './keys.ts';
-import type { BuildRecord, NodeKey, OutputEntry, Resources } from './types.ts';
+import type { BuildRecord, NodeKey, OutputEntry, Resources, UpstreamBuild } from './types.ts';
 
 /**
  * One queue per resource class, so a worker started with `--gpus 0` never takes a node that asked
@@ -170,6 +170,8 @@ export interface NodeJob {
   resources: Required<Resources>;
   /** --force: build even if the store already holds the key's record. */
   force: boolean;
+  /** Upstream builds, for stages with `provenance: true`. */
+  provenance?: UpstreamBuild[];
 }
 
 /** What a finished job returns (BullMQ stores it as the job's return value). */

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { Resources, RunResult, StageDef } from './types.ts';
+import type { Resources, RunResult, StageDef, UpstreamBuild } from './types.ts';
 
 export interface StageTask {
   nodeId: string;
@@ -18,6 +18,7 @@ export interface StageTask {
   outDir: string;
   workDir: string;
   resources: Required<Resources>;
+  upstream?: UpstreamBuild[];
 }
 
 export interface RunHooks {
@@ -50,6 +51,7 @@ export function inProcessRunner(): StageRunner {
         progress: { update: (d, t, u) => hooks.progress(d, t, u) },
         signal: hooks.signal,
         resources: task.resources,
+        upstream: task.upstream,
       });
     },
     async close() {},
@@ -164,6 +166,7 @@ export function workerPool(opts: WorkerPoolOptions = {}): StageRunner {
           outDir: task.outDir,
           workDir: task.workDir,
           resources: task.resources,
+          upstream: task.upstream,
         });
       });
     },

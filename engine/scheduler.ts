@@ -3,14 +3,14 @@
 import { setMaxListeners } from 'node:events';
 import { join } from 'node:path';
 import { buildNode } from './build.ts';
-import type { Graph, GraphNode } from './graph.ts';
+import { upstreamClosure, type Graph, type GraphNode } from './graph.ts';
 import type { Fingerprint } from './keys.ts';
 import { acquireLock } from './lock.ts';
 import { badOutputs, materialiseView, publishOutputs } from './outputs.ts';
 import { assess, writePointer, type AssessContext } from './plan.ts';
 import type { ResourcePools } from './pools.ts';
 import { AbortedError, type RunHooks, type StageRunner } from './runner.ts';
-import type { BuildRecord, InputRef, NodeKey, Resources, Store } from './types.ts';
+import type { BuildRecord, InputRef, NodeKey, Resources, Store, UpstreamBuild } from './types.ts';
 
 export type NodeStatus = 'built' | 'cached' | 'failed' | 'skipped';
 
@@ -72,6 +72,8 @@ export interface RemoteBuildRequest {
   request: Resources | undefined;
   /** --force: build even if the store already holds a record for the key. */
   force: boolean;
+  /** For stages with `provenance: true`: every upstream build. */
+  provenance?: UpstreamBuild[];
 }
 
 /** Builds one node elsewhere; resolves with its record once that record is in the shared store. */
@@ -96,6 +98,16 @@ export async function runGraph(opts: ScheduleOptions): Promise<RunSummary> {
   const nodes = await Promise.all(outcomes.values());
   const count = (s: NodeStatus) => nodes.filter((n) => n.status === s).length;
   return { built: count('built'), cached: count('cached'), failed: count('failed'), skipped: count('skipped'), seconds: (performance.now() - t0) / 1000, nodes };
+}
+
+/** Every node upstream of `node` (all finished by now), in topological order, as provenance. */
+async function upstreamBuilds(opts: ScheduleOptions, node: GraphNode, outcomes: Map<string, Promise<NodeOutcome>>): Promise<UpstreamBuild[]> {
+  const builds: UpstreamBuild[] = [];
+  for (const id of upstreamClosure(opts.graph, [node.id])) {
+    const record = id === node.id ? undefined : (await outcomes.get(id))?.record;
+    if (record) builds.push({ id, stage: record.stage, key: record.key, startedAt: record.startedAt, wallSeconds: record.wallSeconds, meta: record.meta });
+  }
+  return builds;
 }
 
 /** The thrown error behind a failed outcome (its stack goes to the log, not into the JSON summary). */
@@ -140,7 +152,8 @@ async function runNode(opts: ScheduleOptions, ctx: AssessContext, node: GraphNod
       opts.events.start(node.id, reasons);
       const tBuild = performance.now();
       const upstream = upRecords as Map<string, BuildRecord>;
-      const record = await opts.remote({ node, key: key!, fingerprint: a.fingerprint!, codeFiles: a.code.codeFiles, upstream, request, force: ctx.force.has(node.id) }, hooks);
+      const provenance = node.decl.stage.provenance ? await upstreamBuilds(opts, node, outcomes) : undefined;
+      const record = await opts.remote({ node, key: key!, fingerprint: a.fingerprint!, codeFiles: a.code.codeFiles, upstream, provenance, request, force: ctx.force.has(node.id) }, hooks);
       if (node.decl.publishTo) await publishOutputs(opts.store, record, node.decl.publishTo);
       return { ...done('built', { key, record, reasons }), seconds: (performance.now() - tBuild) / 1000 };
     }
@@ -158,8 +171,9 @@ async function runNode(opts: ScheduleOptions, ctx: AssessContext, node: GraphNod
         started = true;
         opts.events.start(node.id, reasons);
         const inputs = await resolveInputs(opts, node, upRecords as Map<string, BuildRecord>);
+        const upstream = node.decl.stage.provenance ? await upstreamBuilds(opts, node, outcomes) : undefined;
         const record = await buildNode(
-          { nodeId: node.id, stage: node.decl.stage, rawParams: node.decl.params, params: node.params, key: key!, fingerprint: a.fingerprint!, codeFiles: a.code.codeFiles, inputs, resources },
+          { nodeId: node.id, stage: node.decl.stage, rawParams: node.decl.params, params: node.params, key: key!, fingerprint: a.fingerprint!, codeFiles: a.code.codeFiles, inputs, resources, upstream },
           { store: opts.store, root: opts.root, runner: opts.runner },
           hooks,
         );

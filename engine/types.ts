@@ -41,6 +41,18 @@ export interface RunContext<P> {
   signal: AbortSignal;
   /** The resources granted (equal to the stage's request). */
   resources: Required<Resources>;
+  /** Only for stages with `provenance: true`: every node upstream of this one, in topological order. */
+  upstream?: UpstreamBuild[];
+}
+
+/** Provenance of one upstream build (for reports); not part of the consumer's key. */
+export interface UpstreamBuild {
+  id: string;
+  stage: string;
+  key: NodeKey;
+  startedAt: string;
+  wallSeconds: number;
+  meta: Record<string, unknown>;
 }
 
 /** Optional metadata a stage returns; stored in the record (e.g. { backend: 'wasm' }). */
@@ -59,6 +71,12 @@ export interface StageDef<S extends z.ZodTypeAny = z.ZodTypeAny> {
   heavy?: boolean;
   /** Bump to invalidate every node of this stage without a code change (e.g. output format). */
   version?: number;
+  /**
+   * Give run() `ctx.upstream`: the records of every upstream node (keys, wall times, meta such as
+   * the backend). For report stages; it does not enter the key, so it shows the builds that
+   * produced the consumed outputs as of this node's last build.
+   */
+  provenance?: boolean;
   run(ctx: RunContext<z.output<S>>): Promise<RunResult>;
 }
 

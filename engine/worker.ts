@@ -1,6 +1,6 @@
 // Worker-thread entry: imports stage modules by URL (cached for the worker's lifetime) and runs one node at a time.
 import { parentPort } from 'node:worker_threads';
-import type { StageDef } from './types.ts';
+import type { StageDef, UpstreamBuild } from './types.ts';
 
 interface RunMessage {
   type: 'run';
@@ -12,6 +12,7 @@ interface RunMessage {
   outDir: string;
   workDir: string;
   resources: { cpu: number; gpu: number };
+  upstream?: UpstreamBuild[];
 }
 
 const port = parentPort!;
@@ -44,6 +45,7 @@ async function run(msg: RunMessage): Promise<void> {
       progress: { update: (done, total, unit) => port.postMessage({ type: 'progress', done, total, unit }) },
       signal: controller.signal,
       resources: msg.resources,
+      upstream: msg.upstream,
     });
     port.postMessage({ type: 'done', result: result ?? undefined });
   } catch (err) {

@@ -8,9 +8,9 @@
 // Params:
 //   title        page title
 //   stageLabels  one label per `stages` input (default "run 1", …)
-//   provenance   { config, backend, date, nodes: [{ id, key, wallSeconds }] } as the pipeline
-//                knows them (a stage sees only its inputs). They enter this node's key only, so
-//                a new date rebuilds the page and nothing else.
+//   provenance   { config, backend?, date?, nodes? }: what the pipeline knows (the config file);
+//                backend, build date and every upstream node's key and wall time come from the
+//                engine (`provenance: true` → ctx.upstream) unless given here.
 // Output: index.html.
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -38,6 +38,7 @@ export const figuresIndexStage = defineStage({
   name: STAGE,
   module: import.meta.url,
   params: figuresIndexParams,
+  provenance: true,
   async run(ctx) {
     const figures: ReportFigure[] = [];
     for (const dir of inputList(STAGE, ctx.inputs, 'figures')) {
@@ -52,7 +53,16 @@ export const figuresIndexStage = defineStage({
       const st = await readJson<StagesJson>(STAGE, path.join(stageDirs[i], 'stages.json'));
       tables.push({ label: labels[i], stages: st.stages, boundaries: st.boundaries.map((b) => ({ step: b.step, llc: b.llc, loss: b.loss })) });
     }
-    await writeFile(path.join(ctx.outDir, 'index.html'), reportHtml({ title: ctx.params.title, figures, stageTables: tables, provenance: ctx.params.provenance }));
+    // The engine's upstream records (provenance: true) give keys, wall times and the backend used.
+    const upstream = ctx.upstream ?? [];
+    const backends = [...new Set(upstream.map((u) => u.meta.backend).filter((b): b is string => typeof b === 'string'))];
+    const provenance = {
+      backend: backends.join(', ') || undefined,
+      date: new Date().toISOString(),
+      nodes: upstream.map((u) => ({ id: u.id, key: u.key, wallSeconds: u.wallSeconds })),
+      ...ctx.params.provenance,
+    };
+    await writeFile(path.join(ctx.outDir, 'index.html'), reportHtml({ title: ctx.params.title, figures, stageTables: tables, provenance }));
     ctx.log.info(`${STAGE}: ${figures.length} figures, ${tables.length} stage tables`);
   },
 });

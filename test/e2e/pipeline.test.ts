@@ -96,7 +96,11 @@ test('full build succeeds, every node kind runs, figures are published', () => {
     assert.ok(stages.includes(stage), `stage ${stage} ran (got ${stages.join(', ')})`);
   }
   assert.ok(stages.some(isFigure), 'figure nodes ran');
-  assert.ok(existsSync(path.join(figuresDir, 'index.html')), 'figures/index.html published');
+  const index = readFileSync(path.join(figuresDir, 'index.html'), 'utf8');
+  // Provenance from the engine (ctx.upstream): upstream node ids with their keys, and the backend.
+  const train = s.nodes.find((n) => n.stage === 'train' && n.id.includes('seed=0'))! as NodeSummary & { key: string };
+  assert.ok(index.includes(train.id) && index.includes(train.key.slice(0, 16)), 'index lists the train node and its key');
+  assert.match(index, /Backend<\/th><td>(wasm|cpu|tensorflow|webgpu)/);
 });
 
 test('a second run builds nothing', () => {
