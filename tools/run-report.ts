@@ -30,9 +30,9 @@ const { store } = await openStore(process.env);
 
 const lines: string[] = [];
 lines.push(`Run: built ${summary.built}, cached ${summary.cached}, failed ${summary.failed}, skipped ${summary.skipped} in ${summary.seconds.toFixed(1)} s (wall).`, '');
-lines.push('| stage | nodes | node-seconds (sum) | longest node (s) |', '|---|---|---|---|');
+lines.push('| stage | nodes built | node-seconds (sum) | longest node (s) |', '|---|---|---|---|');
 const byStage = new Map<string, number[]>();
-for (const n of summary.nodes) byStage.set(n.stage, [...(byStage.get(n.stage) ?? []), n.seconds ?? 0]);
+for (const n of summary.nodes.filter((n) => n.status === 'built')) byStage.set(n.stage, [...(byStage.get(n.stage) ?? []), n.seconds ?? 0]);
 for (const [stage, secs] of byStage) {
   lines.push(`| ${stage} | ${secs.length} | ${secs.reduce((a, b) => a + b, 0).toFixed(1)} | ${Math.max(...secs).toFixed(1)} |`);
 }
