@@ -135,7 +135,7 @@ test('bad params and inputs name the key and the expected form', async () => {
       await runStage(root, 'z', figureBehaviourStage, {}, { evals: run.evalDirs, stages: [run.stagesDir], train: run.trainDir });
       assert.unreachable();
     } catch (err) {
-      assert.match((err as Error).message, /input 'stages' must be a single node directory/);
+      assert.match((err as Error).message, /input 'stages' must be a single path/);
     }
   } finally {
     await rm(root, { recursive: true, force: true });
