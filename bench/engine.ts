@@ -85,7 +85,7 @@ export async function main(): Promise<void> {
     const ids = graph.order;
     const [coldMs, cold] = await time(() => runGraph({ graph, ids, store, root, runner: inProcessRunner(), pools, signal: new AbortController().signal, events: quiet }));
     await store.flush();
-    if (cold.built !== NODES) throw new Error(`cold build built ${cold.built}/${NODES}`);
+    if (cold.built !== NODES) throw new Error(`cold build built ${cold.built}/${NODES}: ${JSON.stringify(cold.nodes.filter((n) => n.status !== 'built'))}`);
 
     const planMs: number[] = [];
     const noopMs: number[] = [];

@@ -39,8 +39,23 @@ export async function badOutputs(store: Store, record: BuildRecord): Promise<str
  * A read-only directory view of a record's outputs: hard links to the blobs (copies where linking
  * fails), shared by every consumer of the same outputs. Returns null if a blob is unavailable.
  */
-export async function materialiseView(root: string, store: Store, record: Pick<BuildRecord, 'outputs' | 'outputDigest'>): Promise<string | null> {
+/** Views being made by this process, by path: concurrent consumers of one upstream share the work. */
+const viewsInFlight = new Map<string, Promise<string | null>>();
+
+export function materialiseView(root: string, store: Store, record: Pick<BuildRecord, 'outputs' | 'outputDigest'>): Promise<string | null> {
   const view = join(root, 'views', record.outputDigest);
+  let pending = viewsInFlight.get(view);
+  if (!pending) {
+    pending = makeView(root, view, store, record).finally(() => viewsInFlight.delete(view));
+    viewsInFlight.set(view, pending);
+  }
+  return pending;
+}
+
+// A view that exists is never modified or deleted in place: a running stage (in this process or
+// another) may be reading it. A new view is built aside, made read-only, and renamed in; a damaged
+// one is first renamed out of the way. Whoever loses a rename race uses the winner's view.
+async function makeView(root: string, view: string, store: Store, record: Pick<BuildRecord, 'outputs'>): Promise<string | null> {
   const blobs = new Map<string, string>();
   for (const [rel, entry] of Object.entries(record.outputs)) {
     const blob = await store.blobPath(entry.digest);
@@ -48,7 +63,8 @@ export async function materialiseView(root: string, store: Store, record: Pick<B
     blobs.set(rel, blob);
   }
   if (existsSync(view) && viewIntact(view, blobs)) return view;
-  const tmp = join(root, 'views', `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const aside = () => join(root, 'views', `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const tmp = aside();
   try {
     for (const [rel, blob] of blobs) {
       const dest = join(tmp, rel);
@@ -60,17 +76,19 @@ export async function materialiseView(root: string, store: Store, record: Pick<B
       }
     }
     await fsp.mkdir(tmp, { recursive: true });
-    await removeTree(view);
+    await makeReadOnly(tmp);
+    if (existsSync(view)) {
+      const damaged = aside();
+      await fsp.rename(view, damaged).then(() => removeTree(damaged), () => {}); // someone else moved it
+    }
     try {
       await fsp.rename(tmp, view);
     } catch (err) {
-      // Another process published the same view first: equal content by construction.
-      if (!existsSync(view)) throw err;
+      if (!(existsSync(view) && viewIntact(view, blobs))) throw err;
     }
   } finally {
     await removeTree(tmp);
   }
-  await makeReadOnly(view);
   return view;
 }
 
