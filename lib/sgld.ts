@@ -4,6 +4,7 @@
 // The noise ξ comes from our own Rng (not tf.randomNormal) so a chain is reproducible across backends.
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from './rng.ts';
+import type { SgldHyper } from './sgld-params.ts';
 
 /** A differentiable loss that owns its data (a fixed dataset cycled in minibatches, or a fresh stream). */
 export interface SgldTarget {
@@ -14,31 +15,6 @@ export interface SgldTarget {
    * The caller disposes the returned grads.
    */
   lossAndGrads(batchIndex: number): { perPosition: Float32Array; grads: tf.Tensor[] };
-}
-
-/** The sampler in devinterp's parameterisation: step size ε, inverse temperature nβ, localisation γ. */
-export interface SgldHyper {
-  eps: number;
-  nbeta: number;
-  gamma: number;
-}
-
-/** The sweeps' "scale" parameterisation: w ← w − g·∇L − ℓ·(w − w*) + √s·ξ. */
-export interface SgldScale {
-  gradientScale: number; // g
-  localizationScale: number; // ℓ
-  noiseScale: number; // s
-}
-
-/** ε = s, nβ = 2g/s, γ = 2ℓ/s (llc.md §2 table). */
-export function fromScale({ gradientScale: g, localizationScale: l, noiseScale: s }: SgldScale): SgldHyper {
-  if (!(s > 0)) throw new Error(`sgld: noiseScale (s) must be > 0, got ${s}`);
-  return { eps: s, nbeta: (2 * g) / s, gamma: (2 * l) / s };
-}
-
-/** g = ε·nβ/2, ℓ = ε·γ/2, s = ε. */
-export function toScale({ eps, nbeta, gamma }: SgldHyper): SgldScale {
-  return { gradientScale: (eps * nbeta) / 2, localizationScale: (eps * gamma) / 2, noiseScale: eps };
 }
 
 export interface SgldChainOptions extends SgldHyper {

@@ -1,16 +1,10 @@
 // Stage 'evaluate': one checkpoint on the fixed evaluation sets (the figure-time metrics of
 // training.md §5 that need no extra data) plus the raw outputs on the probe set, the behavioural
 // fingerprint that essential dynamics runs PCA on.
-import { readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+//
+// The computation lives in evaluate-run.ts, loaded only where the node runs.
 import { z } from 'zod';
 import { defineStage } from '../engine/stage.ts';
-import { constantWeights, mean, mseByPosition, predictWithWeights, ridgeWeights } from '../lib/baselines.ts';
-import { Transformer, runInChunks, type ModelConfig } from '../lib/model.ts';
-import { decodeTensors, encodeTensors } from '../lib/tensorfile.ts';
-import { initBackend } from './backend.ts';
-import { loadTasks } from './tasks.ts';
-import { inputPath } from './inputs.ts';
 
 export interface EvalResult {
   step: number;
@@ -33,51 +27,5 @@ export const evaluateStage = defineStage({
   name: 'evaluate',
   module: import.meta.url,
   params: z.object({}),
-  async run(ctx) {
-    const backend = await initBackend();
-    const checkpointFile = inputPath('evaluate', ctx.inputs, 'checkpoint');
-    const data = await loadTasks(inputPath('evaluate', ctx.inputs, 'tasks'));
-    const { config } = JSON.parse(await readFile(inputPath('evaluate', ctx.inputs, 'model'), 'utf8')) as { config: ModelConfig };
-    const { tensors, meta } = decodeTensors(await readFile(checkpointFile));
-    if (typeof meta.step !== 'number') throw new Error(`${checkpointFile}: meta.step missing (expected a train checkpoint)`);
-    if (config.D !== data.info.D || config.K !== data.info.K) {
-      throw new Error(`evaluate: model has D=${config.D}, K=${config.K} but the tasks input has D=${data.info.D}, K=${data.info.K}`);
-    }
-    const model = new Transformer(config, tensors);
-    try {
-      const { K } = config;
-      const pre = data.evalPretrain;
-      const pred = runInChunks(model, pre.xs, pre.ys, pre.B);
-      const predTrue = runInChunks(model, data.evalTrue.xs, data.evalTrue.ys, data.evalTrue.B);
-      const ridge = predictWithWeights(pre, ridgeWeights(pre, data.info.noiseVariance));
-      const taskMeanPred = predictWithWeights(pre, constantWeights(pre, data.info.taskMean));
-      const zeros = new Float64Array(pre.B * K);
-      const lossPerPos = mseByPosition(pred, pre.ys, pre.B, K);
-      const lossTruePerPos = mseByPosition(predTrue, data.evalTrue.ys, data.evalTrue.B, K);
-      const predNormPerPos = mseByPosition(pred, zeros, pre.B, K);
-      const deltaRidgePerPos = mseByPosition(pred, ridge, pre.B, K);
-      let sq = 0;
-      for (const t of Object.values(tensors)) for (const v of t.data) sq += v * v;
-      const result: EvalResult = {
-        step: meta.step,
-        loss: mean(lossPerPos),
-        lossPerPos,
-        lossTrue: mean(lossTruePerPos),
-        lossTruePerPos,
-        predNormPerPos,
-        deltaRidge: mean(deltaRidgePerPos),
-        deltaRidgePerPos,
-        weightNorm: Math.sqrt(sq),
-        fromZero: K * mean(predNormPerPos),
-        fromTaskMean: K * mean(mseByPosition(pred, taskMeanPred, pre.B, K)),
-      };
-      const probe = data.probe;
-      const outputs = runInChunks(model, probe.xs, probe.ys, probe.B, true);
-      await writeFile(path.join(ctx.outDir, 'eval.json'), JSON.stringify(result, null, 2) + '\n');
-      await writeFile(path.join(ctx.outDir, 'outputs.swt'), encodeTensors({ outputs: { shape: [probe.B, 2 * K, config.D + 1], data: outputs } }, { step: meta.step }));
-      return { backend };
-    } finally {
-      model.dispose();
-    }
-  },
+  run: async (ctx) => (await import('./evaluate-run.ts')).evaluate(ctx),
 });

@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs';
-import { sgldChain, fromScale, toScale, ShuffledBatches, type SgldTarget } from '../../lib/sgld.ts';
+import { sgldChain, ShuffledBatches, type SgldTarget } from '../../lib/sgld.ts';
+import { fromScale, toScale } from '../../lib/sgld-params.ts';
 import { rngStream } from '../../lib/rng.ts';
 import { quadraticTarget, scalarTarget } from './llc-toys.ts';
 

@@ -1,0 +1,178 @@
+// The training loop of stage 'train' (declared in train.ts): loaded where the node runs.
+import { copyFile, mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type { z } from 'zod';
+import type { RunContext } from '../engine/types.ts';
+import { constantWeights, dmmseWeights, mean, mseByPosition, predictWithWeights, ridgeWeights } from '../lib/baselines.ts';
+import { Transformer, initParams, paramShapes, runInChunks, type ModelConfig } from '../lib/model.ts';
+import { Adam, checkpointSteps, oneCycleLr } from '../lib/optim.ts';
+import { rngStream } from '../lib/rng.ts';
+import { sampleBatch, type Batch, type TaskConfig } from '../lib/tasks.ts';
+import { decodeTensors, encodeTensors, type TensorMap } from '../lib/tensorfile.ts';
+import { initBackend } from './backend.ts';
+import { inputPath } from './inputs.ts';
+import { checkpointName, type MetricsLine, type PredictorMse, type SetMetrics, type trainParams } from './train.ts';
+import { loadTasks, type TaskData } from './tasks.ts';
+
+const STATE_VERSION = 1;
+
+/** Baseline predictions on one fixed evaluation set. */
+interface EvalSet {
+  batch: Batch;
+  ridge: Float64Array;
+  dmmse: Float64Array;
+  taskAverage: Float64Array;
+}
+
+async function writeAtomic(file: string, data: Uint8Array | string): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}`;
+  await writeFile(tmp, data);
+  await rename(tmp, file);
+}
+
+function checkConsistency(model: ModelConfig, task: TaskConfig, data: TaskData): void {
+  for (const key of ['D', 'K', 'noiseVariance', 'M'] as const) {
+    if (task[key] !== data.info[key]) throw new Error(`train: params.task.${key} = ${task[key]} but the tasks input has ${key} = ${data.info[key]}`);
+  }
+  for (const key of ['D', 'K'] as const) {
+    if (model[key] !== task[key]) throw new Error(`train: params.model.${key} = ${model[key]} must equal params.task.${key} = ${task[key]}`);
+  }
+}
+
+function evalSet(batch: Batch, data: TaskData, pretrain: boolean): EvalSet {
+  const s2 = data.info.noiseVariance;
+  const ridge = predictWithWeights(batch, ridgeWeights(batch, s2));
+  // dMMSE is Bayes-optimal for the discrete prior; for M = ∞ the evaluator defines it as ridge.
+  const dmmse = pretrain && data.taskSet ? predictWithWeights(batch, dmmseWeights(batch, data.taskSet, s2)) : ridge;
+  const taskAverage = predictWithWeights(batch, constantWeights(batch, data.info.taskMean));
+  return { batch, ridge, dmmse, taskAverage };
+}
+
+function predictorMse(pred: ArrayLike<number>, target: ArrayLike<number>, B: number, K: number): PredictorMse {
+  const msePerPos = mseByPosition(pred, target, B, K);
+  return { mse: mean(msePerPos), msePerPos };
+}
+
+function setMetrics(model: Transformer, set: EvalSet): SetMetrics {
+  const { B, K, xs, ys } = set.batch;
+  const pred = runInChunks(model, xs, ys, B);
+  return {
+    ...predictorMse(pred, ys, B, K),
+    deltaRidge: mean(mseByPosition(pred, set.ridge, B, K)),
+    deltaDmmse: mean(mseByPosition(pred, set.dmmse, B, K)),
+  };
+}
+
+interface TrainState {
+  /** Steps completed: the next step to run. */
+  nextStep: number;
+  params: Float32Array[];
+  adam: Adam;
+  metrics: MetricsLine[];
+}
+
+async function loadState(file: string, names: string[], shapes: number[][]): Promise<TrainState | null> {
+  if (!existsSync(file)) return null;
+  const { tensors, meta } = decodeTensors(await readFile(file));
+  if (meta.version !== STATE_VERSION) throw new Error(`${file}: state version ${meta.version}, expected ${STATE_VERSION}; delete the work dir to restart`);
+  const adam = new Adam(shapes.map((s) => s.reduce((a, b) => a * b, 1)));
+  adam.t = meta.adamStep as number;
+  const params = names.map((n, i) => {
+    adam.m[i].set(tensors[`adam.m.${n}`].data);
+    adam.v[i].set(tensors[`adam.v.${n}`].data);
+    return Float32Array.from(tensors[n].data);
+  });
+  return { nextStep: meta.nextStep as number, params, adam, metrics: meta.metrics as MetricsLine[] };
+}
+
+function encodeState(state: TrainState, names: string[], shapes: number[][]): Uint8Array {
+  const tensors: TensorMap = {};
+  names.forEach((n, i) => {
+    tensors[n] = { shape: shapes[i], data: state.params[i] };
+    tensors[`adam.m.${n}`] = { shape: shapes[i], data: state.adam.m[i] };
+    tensors[`adam.v.${n}`] = { shape: shapes[i], data: state.adam.v[i] };
+  });
+  return encodeTensors(tensors, { version: STATE_VERSION, nextStep: state.nextStep, adamStep: state.adam.t, metrics: state.metrics });
+}
+
+export async function train(ctx: RunContext<z.output<typeof trainParams>>) {
+  const started = Date.now();
+  const { model: modelCfg, task, steps, batchSize, lr, seed } = ctx.params;
+  const backend = await initBackend();
+  const data = await loadTasks(inputPath('train', ctx.inputs, 'tasks'));
+  checkConsistency(modelCfg, task, data);
+
+  const grid = checkpointSteps(steps, ctx.params.checkpoints.logSpace, ctx.params.checkpoints.linearSpace);
+  const isCheckpoint = new Set(grid);
+  const sets = { pretrain: evalSet(data.evalPretrain, data, true), true: evalSet(data.evalTrue, data, false) };
+
+  const shapes = paramShapes(modelCfg);
+  const names = shapes.map((s) => s.name);
+  const dims = shapes.map((s) => s.shape);
+  const ckptDir = path.join(ctx.workDir, 'checkpoints');
+  await mkdir(ckptDir, { recursive: true });
+  const stateFile = path.join(ctx.workDir, 'state.swt');
+  let state = await loadState(stateFile, names, dims);
+  if (state) ctx.log.info(`train: resuming at step ${state.nextStep} of ${steps}`);
+  else {
+    const init = initParams(modelCfg, rngStream(seed, 'init'));
+    state = { nextStep: 0, params: names.map((n) => Float32Array.from(init[n].data)), adam: new Adam(dims.map((d) => d.reduce((a, b) => a * b, 1))), metrics: [] };
+  }
+  const toMap = (params: Float32Array[]): TensorMap => Object.fromEntries(names.map((n, i) => [n, { shape: dims[i], data: params[i] }]));
+  const model = new Transformer(modelCfg, toMap(state.params));
+  const { D, K } = task;
+  let lastLoss = NaN;
+  try {
+    for (let s = state.nextStep; s < steps; s++) {
+      if (ctx.signal.aborted) throw new Error(`train: aborted at step ${s}`);
+      const batch = sampleBatch(task, batchSize, rngStream(seed, 'train-data', s), data.taskSet);
+      const xs = tf.tensor3d(batch.xs, [batchSize, K, D]);
+      const ys = tf.tensor2d(batch.ys, [batchSize, K]);
+      const { perPosition, grads } = model.lossAndGrads(xs, ys);
+      const gradArrays = grads.map((g) => g.dataSync() as Float32Array);
+      const lrNow = oneCycleLr(s, steps, lr);
+      state.adam.step(state.params, gradArrays, lrNow);
+      tf.dispose([xs, ys, ...grads]);
+      state.params.forEach((p, i) => model.setParam(i, p));
+      lastLoss = mean(perPosition);
+      if (isCheckpoint.has(s)) {
+        await writeAtomic(path.join(ckptDir, checkpointName(s)), encodeTensors(toMap(state.params), { step: s }));
+        state.metrics.push({ step: s, lr: lrNow, batchLoss: lastLoss, pretrain: setMetrics(model, sets.pretrain), true: setMetrics(model, sets.true) });
+        state.nextStep = s + 1;
+        await writeAtomic(stateFile, encodeState(state, names, dims));
+      }
+      ctx.progress.update(s + 1, steps, 'steps');
+    }
+  } finally {
+    model.dispose();
+  }
+
+  const outCkpt = path.join(ctx.outDir, 'checkpoints');
+  await mkdir(outCkpt, { recursive: true });
+  const saved = new Set(await readdir(ckptDir));
+  for (const s of grid) {
+    if (!saved.has(checkpointName(s))) throw new Error(`train: checkpoint ${checkpointName(s)} missing from ${ckptDir}`);
+    await copyFile(path.join(ckptDir, checkpointName(s)), path.join(outCkpt, checkpointName(s)));
+  }
+  const write = (name: string, value: unknown) => writeFile(path.join(ctx.outDir, name), JSON.stringify(value, null, 2) + '\n');
+  await writeFile(path.join(ctx.outDir, 'metrics.jsonl'), state.metrics.map((m) => JSON.stringify(m)).join('\n') + '\n');
+  await write('model.json', { config: modelCfg, params: shapes });
+  const baselines = (set: EvalSet) => {
+    const { B, ys } = set.batch;
+    return {
+      zero: predictorMse(new Float64Array(B * K), ys, B, K),
+      ridge: predictorMse(set.ridge, ys, B, K),
+      dmmse: predictorMse(set.dmmse, ys, B, K),
+      taskAverage: predictorMse(set.taskAverage, ys, B, K),
+    };
+  };
+  await write('baselines.json', { pretrain: baselines(sets.pretrain), true: baselines(sets.true) });
+  // The final batch loss of a resumed run that had nothing left to do is taken from its metrics.
+  const finalLoss = Number.isNaN(lastLoss) ? state.metrics.at(-1)?.batchLoss ?? null : lastLoss;
+  await write('train.json', { steps, checkpointSteps: grid, backend, finalLoss });
+  const wallSeconds = (Date.now() - started) / 1000;
+  ctx.log.info(`train: ${steps} steps on ${backend} in ${wallSeconds.toFixed(1)} s, final batch loss ${finalLoss}`);
+  return { backend, wallSeconds };
+}
