@@ -188,21 +188,8 @@ async function cliMain(opts: CliOptions): Promise<number> {
   const root = local.root;
   const ctx = { store, root, graph, force };
 
-  const controller = new AbortController();
-  let exitSignal: 'SIGINT' | 'SIGTERM' | null = null;
-  const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
-    if (exitSignal) process.exit(sig === 'SIGINT' ? 130 : 143); // second signal: do not wait
-    exitSignal = sig;
-    err(`\n${sig}: cancelling running nodes…`);
-    controller.abort(new Error(sig));
-  };
-  const onInt = () => onSignal('SIGINT');
-  const onTerm = () => onSignal('SIGTERM');
-  if (opts.handleSignals !== false) {
-    process.on('SIGINT', onInt);
-    process.on('SIGTERM', onTerm);
-  }
-  opts.signal?.addEventListener('abort', () => controller.abort(opts.signal!.reason), { once: true });
+  const signals = handleSignals(opts, (sig) => err(`\n${sig}: cancelling running nodes…`));
+  const { controller } = signals;
   const jobs = args.jobs ?? availableParallelism();
   const pools = new ResourcePools({ cpu: jobs, gpu: args.gpus ?? 1 });
   const makeRunner = (): StageRunner => (args.inProcess ? inProcessRunner() : workerPool({ stdout: stderr }));
@@ -281,7 +268,7 @@ async function cliMain(opts: CliOptions): Promise<number> {
       handle.on('idle', () => err('watch: waiting for changes (Ctrl-C to stop)'));
       await new Promise<void>((res) => controller.signal.addEventListener('abort', () => res(), { once: true }));
       await handle.close();
-      return exitSignal === 'SIGTERM' ? 143 : exitSignal === 'SIGINT' ? 130 : 0;
+      return signals.exitCode() ?? 0;
     }
 
     // ── distributed: stale nodes go to the queue instead of this process's pools ──
@@ -311,16 +298,14 @@ async function cliMain(opts: CliOptions): Promise<number> {
       await local.flush();
     }
     say(args.json ? summaryJson(summary) : summaryLine(summary));
-    if (exitSignal) return exitSignal === 'SIGINT' ? 130 : 143;
+    const interrupted = signals.exitCode();
+    if (interrupted !== null) return interrupted;
     return summary.failed > 0 || summary.skipped > 0 ? 1 : 0;
   } catch (e) {
     err(`error: ${(e as Error).message}`);
     return e instanceof UsageError ? 2 : 1;
   } finally {
-    if (opts.handleSignals !== false) {
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onTerm);
-    }
+    signals.dispose();
     clearCodeCache();
   }
 }
@@ -361,16 +346,18 @@ function explainText(a: Assessment): string {
 }
 
 
-/** `pipeline.ts worker --queue URL`: builds queued nodes until SIGINT/SIGTERM (engine/queue-worker.ts). */
-async function workerCommand(args: ParsedArgs, opts: CliOptions, env: NodeJS.ProcessEnv): Promise<number> {
-  const stdout = opts.stdout ?? process.stdout;
-  const stderr = opts.stderr ?? process.stderr;
+/**
+ * SIGINT/SIGTERM (and opts.signal) abort `controller`; a second signal exits at once.
+ * exitCode() is 130/143 once a signal arrived, else null.
+ */
+function handleSignals(opts: CliOptions, announce: (sig: 'SIGINT' | 'SIGTERM') => void) {
   const controller = new AbortController();
-  let exitSignal: 'SIGINT' | 'SIGTERM' | null = null;
+  let received: 'SIGINT' | 'SIGTERM' | null = null;
+  const code = (sig: 'SIGINT' | 'SIGTERM') => (sig === 'SIGINT' ? 130 : 143);
   const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
-    if (exitSignal) process.exit(sig === 'SIGINT' ? 130 : 143);
-    exitSignal = sig;
-    stderr.write(`\n${sig}: stopping; running nodes go back to the queue…\n`);
+    if (received) process.exit(code(sig)); // second signal: do not wait
+    received = sig;
+    announce(sig);
     controller.abort(new Error(sig));
   };
   const onInt = () => onSignal('SIGINT');
@@ -380,6 +367,23 @@ async function workerCommand(args: ParsedArgs, opts: CliOptions, env: NodeJS.Pro
     process.on('SIGTERM', onTerm);
   }
   opts.signal?.addEventListener('abort', () => controller.abort(opts.signal!.reason), { once: true });
+  return {
+    controller,
+    exitCode: (): number | null => (received ? code(received) : null),
+    dispose() {
+      if (opts.handleSignals === false) return;
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+    },
+  };
+}
+
+/** `pipeline.ts worker --queue URL`: builds queued nodes until SIGINT/SIGTERM (engine/queue-worker.ts). */
+async function workerCommand(args: ParsedArgs, opts: CliOptions, env: NodeJS.ProcessEnv): Promise<number> {
+  const stdout = opts.stdout ?? process.stdout;
+  const stderr = opts.stderr ?? process.stderr;
+  const signals = handleSignals(opts, (sig) => stderr.write(`\n${sig}: stopping; running nodes go back to the queue…\n`));
+  const { controller } = signals;
   try {
     const { runQueueWorker } = await import('./queue-worker.ts');
     await runQueueWorker({
@@ -391,14 +395,11 @@ async function workerCommand(args: ParsedArgs, opts: CliOptions, env: NodeJS.Pro
       print: (line) => stdout.write(`${line}\n`),
       signal: controller.signal,
     });
-    return exitSignal === 'SIGINT' ? 130 : exitSignal === 'SIGTERM' ? 143 : 0;
+    return signals.exitCode() ?? 0;
   } catch (e) {
     stderr.write(`error: ${(e as Error).message}\n`);
     return 1;
   } finally {
-    if (opts.handleSignals !== false) {
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onTerm);
-    }
+    signals.dispose();
   }
 }

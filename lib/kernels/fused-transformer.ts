@@ -2,6 +2,7 @@
 // out per batch size. Parameters, data and results cross as flat float32 arrays in the canonical
 // parameter order of lib/model.ts, so this module needs no tfjs and no knowledge of names.
 import { TRANSFORMER_WASM_BASE64 } from './transformer-wasm.ts';
+import type { ModelConfig } from '../model.ts';
 
 // lib ES2023 and @types/node 20 declare no WebAssembly types; these are the few used here
 // (module-local, so they cannot clash with a DOM lib elsewhere).
@@ -19,17 +20,8 @@ declare namespace WebAssembly {
   type Imports = Record<string, Record<string, unknown>>;
 }
 
-/** The architecture fields the kernel needs (a structural subset of lib/model.ts ModelConfig). */
-export interface FusedShape {
-  D: number;
-  K: number;
-  layers: number;
-  heads: number;
-  dModel: number;
-  dMlp: number;
-  layerNorm: boolean;
-  includeOutput: boolean;
-}
+/** The architecture the kernel computes: lib/model.ts's config. */
+export type FusedShape = ModelConfig;
 
 interface KernelExports {
   memory: WebAssembly.Memory;

@@ -4,6 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import type { FigureOptions } from '../../lib/plots/training-figures.ts';
+import type { EvalResult } from '../evaluate.ts';
 
 const hexColor = z.string().regex(/^#([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$/, 'expected a hex colour such as "#fdba7d"');
 
@@ -84,17 +85,7 @@ export interface StagesJson {
 }
 
 /** eval.json as evaluate writes it (docs/artifacts.md). */
-export interface EvalJson {
-  step: number;
-  loss: number;
-  lossPerPos: number[];
-  predNormPerPos: number[];
-  deltaRidge: number;
-  deltaRidgePerPos: number[];
-  weightNorm: number;
-  fromZero: number;
-  fromTaskMean: number;
-}
+export type EvalJson = EvalResult;
 
 export interface BaselinesJson {
   pretrain: Record<'zero' | 'ridge' | 'dmmse' | 'taskAverage', { mse: number; msePerPos: number[] }>;
