@@ -51,6 +51,8 @@ export interface CodeInfo {
 }
 
 const SCANNED_EXTENSIONS = new Set(['.ts', '.mts', '.cts', '.tsx', '.js', '.mjs', '.cjs', '.jsx']);
+/** `new URL('./x.ts', import.meta.url)` with a relative, literal module path. */
+const MODULE_URL = /new\s+URL\(\s*['"`](\.{1,2}\/[^'"`]+\.(?:ts|mts|cts|tsx|js|mjs|cjs))['"`]\s*,\s*import\.meta\.url\s*\)/g;
 const builtins = new Set(builtinModules);
 
 interface FileScan {
@@ -112,12 +114,16 @@ function scanFile(file: string): FileScan {
   const bytes = readFileSync(file);
   const scan: FileScan = { hash: sha256Hex(bytes), localDeps: [], packages: [], warnings: [] };
   if (SCANNED_EXTENSIONS.has(extname(file))) {
+    const source = bytes.toString('utf8');
     let imports;
     try {
-      [imports] = lexImports(bytes.toString('utf8'), file);
+      [imports] = lexImports(source, file);
     } catch (err) {
       throw new Error(`code digest: cannot scan the imports of ${file}: ${(err as Error).message}`);
     }
+    // A module started by URL — `new Worker(new URL('./chain-worker.ts', import.meta.url))` — runs
+    // code this module depends on just as an import does.
+    for (const m of source.matchAll(MODULE_URL)) scan.localDeps.push(resolveLocal(file, m[1]));
     for (const imp of imports) {
       if (imp.type === 'import-meta') continue;
       // Type-only imports are erased before running, so they cannot change what a stage computes.

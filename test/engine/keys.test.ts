@@ -73,6 +73,36 @@ test('editing a transitively imported module changes the digest and is named; ty
   }
 });
 
+test('a module started by URL (a worker) is part of the closure, with everything it imports', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'stagewise-keys-'));
+  try {
+    writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
+    writeFileSync(join(dir, 'stage.ts'), "export const workerUrl = new URL('./chain-worker.ts', import.meta.url).href;\n");
+    writeFileSync(join(dir, 'chain-worker.ts'), "import { step } from './sampler.ts';\nexport const run = step;\n");
+    writeFileSync(join(dir, 'sampler.ts'), 'export const step = 1;\n');
+    const url = pathToFileURL(join(dir, 'stage.ts')).href;
+    clearCodeCache();
+    const before = await codeInfo(url);
+    assert.ok('chain-worker.ts' in before.codeFiles && 'sampler.ts' in before.codeFiles, Object.keys(before.codeFiles).join(', '));
+    appendFileSync(join(dir, 'sampler.ts'), 'export const eps = 2;\n');
+    clearCodeCache();
+    const after = await codeInfo(url);
+    assert.is.not(after.codeDigest, before.codeDigest);
+    assert.equal(Object.keys(after.codeFiles).filter((f) => after.codeFiles[f] !== before.codeFiles[f]), ['sampler.ts']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the llc stage key covers the SGLD and model code its chain workers run', async () => {
+  clearCodeCache();
+  const { llcStage } = await import('../../stages/llc.ts');
+  const files = Object.keys((await codeInfo(llcStage.module)).codeFiles);
+  for (const f of ['stages/llc-worker.ts', 'stages/llc-chain.ts', 'lib/sgld.ts', 'lib/model.ts', 'lib/kernels/fused-transformer.ts']) {
+    assert.ok(files.includes(f), `${f} in the llc closure (got ${files.join(', ')})`);
+  }
+});
+
 test('an import that resolves to no file is an error naming both files', async () => {
   const p = project();
   try {
