@@ -59,14 +59,15 @@ export async function main(): Promise<void> {
       console.warn(`\n!!! ${torchLine}\n`);
     } else {
       try {
-        // bench_torch.py prints { torch, results: [{ name, stepsPerSec }] }; its SGLD workload is fwd+bwd at m = 1,024.
-        const out = execFileSync('python3', [torchScript, '3'], { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
+        // bench_torch.py prints { torch, results: [{ name, stepsPerSec }] }; 'sgld:1024:8' is one SGLD step
+        // (forward + backward + update) at m = 1,024. Debian's python3 has torch; pyenv's does not.
+        const out = execFileSync('/usr/bin/python3', [torchScript, '3', 'sgld:1024:8'], { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
         const parsed = JSON.parse(out.trim().split('\n').pop()!) as { torch: string; results: { name: string; stepsPerSec: number }[] };
-        const torch = parsed.results.find((r) => r.name === 'sgld-fwd+bwd m=1024 K=8')?.stepsPerSec;
+        const torch = parsed.results.find((r) => r.name === 'sgld:1024:8')?.stepsPerSec;
         torchLine =
           torch !== undefined
-            ? `PyTorch ${parsed.torch} (1 thread, forward+backward at m = 1,024): ${torch.toFixed(2)} steps/s → tfjs one chain / PyTorch = ${(single / torch).toFixed(2)}`
-            : `PyTorch: bench_torch.py reported no 'sgld-fwd+bwd m=1024 K=8' workload`;
+            ? `PyTorch ${parsed.torch} (1 thread, one SGLD step at m = 1,024): ${torch.toFixed(2)} steps/s → one chain here / PyTorch = ${(single / torch).toFixed(2)}`
+            : `PyTorch: bench_torch.py reported no 'sgld:1024:8' workload`;
       } catch (err) {
         torchLine = `PyTorch: SKIPPED — bench_torch.py failed (${(err as Error).message.split('\n')[0]})`;
         console.warn(`\n!!! ${torchLine}\n`);
