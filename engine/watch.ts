@@ -33,7 +33,9 @@ export interface WatchOptions {
 export interface WatchHandle extends EventEmitter<{
   plan: [stale: Assessment[]];
   run: [summary: RunSummary];
-  error: [err: Error];
+  /** A config or graph that cannot be planned, or a failed cycle; printed already. Not named 'error':
+   *  EventEmitter throws an 'error' nobody listens to, and watch mode must outlive a bad edit. */
+  problem: [err: Error];
   idle: [];
 }> {
   close(): Promise<void>;
@@ -67,7 +69,7 @@ export function startWatch(opts: WatchOptions): WatchHandle {
       graph = await opts.load();
     } catch (err) {
       opts.print(`watch: ${(err as Error).message}\nwatch: keeping the last good state; waiting for a fix`);
-      emitter.emit('error', err as Error);
+      emitter.emit('problem', err as Error);
       return;
     }
     const ids = selectTargets(graph, opts.targets);
@@ -115,7 +117,7 @@ export function startWatch(opts: WatchOptions): WatchHandle {
     busy = cycle()
       .catch((err) => {
         opts.print(`watch: ${(err as Error).stack ?? err}`);
-        emitter.emit('error', err as Error);
+        emitter.emit('problem', err as Error);
       })
       .finally(() => {
         busy = null;

@@ -41,7 +41,7 @@ test('watch: rebuilds after a config edit, never starts a heavy node, survives a
   });
   handle.on('run', (s) => runs.push(s));
   handle.on('plan', (p) => plans.push(p));
-  handle.on('error', (e) => errors.push(e));
+  handle.on('problem', (e) => errors.push(e));
   try {
     await waitFor(() => runs.length === 1, 20_000, 'the initial build');
     const first = runs[0];
@@ -72,6 +72,27 @@ test('watch: rebuilds after a config edit, never starts a heavy node, survives a
     await handle.close();
     delete process.env.STAGEWISE_TEST_LOG;
     await sb.cleanup();
+  }
+});
+
+test('pipeline --watch (a real process) outlives a broken config and rebuilds after the fix', async () => {
+  const sb = new Sandbox();
+  sb.writeConfig(BASE);
+  const watch = sb.spawnCli(['--watch']);
+  try {
+    await waitFor(() => sb.notes().some((n) => n.label === 'top'), 30_000, 'the initial build');
+    writeFileSync(sb.config, 'source: { value: 1, other: 5x }\nside: nope\n');
+    await new Promise((r) => setTimeout(r, 1500));
+    sb.ran();
+    sb.writeConfig({ ...BASE, side: 7 });
+    await waitFor(() => sb.notes().some((n) => n.label === 'side'), 30_000, 'the rebuild after the fix');
+  } finally {
+    watch.kill('SIGINT');
+    const r = await watch.done;
+    await sb.cleanup();
+    assert.match(r.out + r.err, /keeping the last good state/);
+    assert.not.match(r.err, /Unhandled|Emitted 'error'/);
+    assert.is(r.code, 130);
   }
 });
 
