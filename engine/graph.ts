@@ -127,26 +127,25 @@ export function selectTargets(graph: Graph, targets: string[]): string[] {
   return upstreamClosure(graph, wanted);
 }
 
-export function upstreamClosure(graph: Graph, ids: Iterable<string>): string[] {
+/** Every node reachable from `ids` along `next` (the ids included). */
+function reach(graph: Graph, ids: Iterable<string>, next: (node: GraphNode) => Iterable<string>): Set<string> {
   const seen = new Set<string>();
   const stack = [...ids];
   while (stack.length > 0) {
     const id = stack.pop()!;
     if (seen.has(id)) continue;
     seen.add(id);
-    stack.push(...graph.nodes.get(id)!.upstream);
+    stack.push(...next(graph.nodes.get(id)!));
   }
+  return seen;
+}
+
+/** `ids` and everything they depend on, in topological order. */
+export function upstreamClosure(graph: Graph, ids: Iterable<string>): string[] {
+  const seen = reach(graph, ids, (n) => n.upstream);
   return graph.order.filter((id) => seen.has(id));
 }
 
 export function downstreamClosure(graph: Graph, ids: Iterable<string>): Set<string> {
-  const seen = new Set<string>();
-  const stack = [...ids];
-  while (stack.length > 0) {
-    const id = stack.pop()!;
-    if (seen.has(id)) continue;
-    seen.add(id);
-    stack.push(...graph.nodes.get(id)!.downstream);
-  }
-  return seen;
+  return reach(graph, ids, (n) => n.downstream);
 }

@@ -2,14 +2,10 @@
 // returns a weight estimate ŵ_{b,k} built from the first k examples only (indices < k), and the
 // prediction ŷ_{b,k} = ŵ_{b,k}·x_{b,k}: exactly what a causal transformer is compared against.
 // Float64 throughout; inputs are float32 batches.
+import type { Batch } from './tasks.ts';
 
-export interface Sequences {
-  B: number;
-  K: number;
-  D: number;
-  xs: Float32Array; // [B, K, D]
-  ys: Float32Array; // [B, K]
-}
+/** A batch of sequences without the task vectors (baselines see only xs and ys). */
+export type Sequences = Pick<Batch, 'B' | 'K' | 'D' | 'xs' | 'ys'>;
 
 function checkSequences(where: string, s: Sequences): void {
   if (s.xs.length !== s.B * s.K * s.D) throw new Error(`${where}: xs must have B·K·D = ${s.B * s.K * s.D} values, got ${s.xs.length}`);
