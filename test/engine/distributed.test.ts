@@ -49,14 +49,7 @@ test.after(async () => {
   await redis?.stop();
 });
 
-function s3Env(prefix: string): Record<string, string> {
-  return {
-    AWS_BUCKET_NAME: `${BUCKET}/${prefix}`,
-    AWS_ENDPOINT_URL: swift!.endpoint,
-    AWS_ACCESS_KEY_ID: swift!.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: swift!.secretAccessKey,
-  };
-}
+const s3Env = (prefix: string) => swift!.s3Env(`${BUCKET}/${prefix}`);
 
 interface WorkerProc {
   pid: number;

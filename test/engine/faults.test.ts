@@ -42,14 +42,7 @@ test.after(async () => {
   await swift?.stop();
 });
 
-function s3Env(prefix: string): Record<string, string> {
-  return {
-    AWS_BUCKET_NAME: `${BUCKET}/${prefix}`,
-    AWS_ENDPOINT_URL: swift!.endpoint,
-    AWS_ACCESS_KEY_ID: swift!.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: swift!.secretAccessKey,
-  };
-}
+const s3Env = (prefix: string) => swift!.s3Env(`${BUCKET}/${prefix}`);
 
 /** The toy CLI in this process with a given environment (e.g. the S3 store). */
 async function cli(sb: Sandbox, argv: string[], env: Record<string, string>): Promise<CliResult> {

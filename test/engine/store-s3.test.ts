@@ -37,13 +37,7 @@ test.after(async () => {
 });
 
 function envFor(bucketAndPrefix: string, overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return {
-    AWS_BUCKET_NAME: bucketAndPrefix,
-    AWS_ACCESS_KEY_ID: swift!.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: swift!.secretAccessKey,
-    AWS_ENDPOINT_URL: swift!.endpoint,
-    ...overrides,
-  };
+  return { ...swift!.s3Env(bucketAndPrefix), ...overrides };
 }
 
 /** A fresh prefix per test keeps tests independent of order inside one bucket. */

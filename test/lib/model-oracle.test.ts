@@ -7,6 +7,7 @@ import { initBackend } from '../../stages/backend.ts';
 import { Transformer, paramShapes, type ModelAblation, type ModelConfig } from '../../lib/model.ts';
 import { Adam } from '../../lib/optim.ts';
 import type { TensorMap } from '../../lib/tensorfile.ts';
+import { relErr } from './compare.ts';
 
 // uvu loads test files through a CommonJS hook: no top-level await.
 test.before(async () => {
@@ -37,16 +38,6 @@ const params: TensorMap = Object.fromEntries(Object.entries(fixture.params).map(
 const xsData = f32(fixture.batch.xs);
 const ysData = f32(fixture.batch.ys);
 
-/** max |a − b| relative to the oracle tensor's scale (max |b|). */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.is(a.length, b.length);
-  let diff = 0, scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
-}
 
 function withModel<T>(ablation: ModelAblation, f: (m: Transformer, xs: tf.Tensor3D, ys: tf.Tensor2D) => T): T {
   const model = new Transformer(config, params, ablation);

@@ -16,6 +16,8 @@ export interface SwiftService {
   secretAccessKey: string;
   /** Create a bucket (a Swift container in the tempauth account). */
   bucketCreate(name: string): Promise<void>;
+  /** The AWS_* environment that points the S3 store at `bucket/prefix` on this server. */
+  s3Env(bucketAndPrefix: string): Record<string, string>;
   /** Every process id started for this service (for loopback/cleanup checks). */
   pids(): number[];
   stop(): Promise<void>;
@@ -360,6 +362,12 @@ export async function startSwift(): Promise<SwiftService | Skipped> {
     secretAccessKey: SWIFT_KEY,
     pids: () => procs.map((p) => p.child.pid!),
     stop,
+    s3Env: (bucketAndPrefix) => ({
+      AWS_BUCKET_NAME: bucketAndPrefix,
+      AWS_ENDPOINT_URL: proxy,
+      AWS_ACCESS_KEY_ID: SWIFT_USER,
+      AWS_SECRET_ACCESS_KEY: SWIFT_KEY,
+    }),
     async bucketCreate(name: string) {
       // Native Swift API: a bucket is a container in the user's account.
       const auth = await fetch(`${proxy}/auth/v1.0`, {

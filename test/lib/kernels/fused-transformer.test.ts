@@ -9,6 +9,7 @@ import { FusedTransformer } from '../../../lib/kernels/fused-transformer.ts';
 import { PAPER_MODEL, Transformer, initParams, paramCount, paramShapes, runInChunks, type ModelConfig } from '../../../lib/model.ts';
 import { rngStream } from '../../../lib/rng.ts';
 import { sampleBatch } from '../../../lib/tasks.ts';
+import { relErr } from '../compare.ts';
 
 test.before(async () => {
   await initBackend();
@@ -19,16 +20,6 @@ const f32 = (b64: string) => {
   return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
 };
 
-/** max |a − b| relative to max |b|. */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.is(a.length, b.length);
-  let diff = 0, scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
-}
 
 test('matches the PyTorch oracle: outputs, per-position loss and every gradient to 1e-5 of scale', () => {
   const fx = JSON.parse(readFileSync(new URL('../../fixtures/oracle.json', import.meta.url), 'utf8'));
