@@ -1,4 +1,12 @@
-# Real servers for the tests (sourced by .ci/run): OpenStack Swift with s3api (the S3-compatible
-# endpoint) + memcached, and Redis. test/support/services.ts starts and stops them per test file.
+# System packages the tests need (sourced by .ci/run). Every service is started by the tests
+# themselves on 127.0.0.1 and free ports (test/support/services.ts) and stopped after.
+#   Swift (s3api) + memcached: the S3-compatible store      redis-server: BullMQ
+#   slurmctld + slurmd + munge: the Slurm executor          chromium: dashboard browser tests
+#   libegl/gles/mesa: WebGPU (Dawn) on Mesa's software GL   clang + lld: the wasm kernel rebuild check
 apt-get update
-DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends swift-proxy swift-object swift-container swift-account memcached redis-server
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+  swift-proxy swift-object swift-container swift-account memcached redis-server \
+  slurmctld slurmd slurm-client munge \
+  chromium \
+  libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri \
+  clang lld
