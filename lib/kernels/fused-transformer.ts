@@ -1,7 +1,8 @@
 // Host side of the fused WebAssembly kernel (transformer.c): one instance per model, buffers laid
 // out per batch size. Parameters, data and results cross as flat float32 arrays in the canonical
 // parameter order of lib/model.ts, so this module needs no tfjs and no knowledge of names.
-import { TRANSFORMER_WASM_BASE64 } from './transformer-wasm.ts';
+import { setFlagsFromString } from 'node:v8';
+import { TRANSFORMER_FMA_WASM_BASE64, TRANSFORMER_WASM_BASE64 } from './transformer-wasm.ts';
 import type { ModelConfig } from '../model.ts';
 
 // lib ES2023 and @types/node 20 declare no WebAssembly types; these are the few used here
@@ -36,12 +37,40 @@ interface KernelExports {
   loss_and_grads(): void;
 }
 
-let compiled: WebAssembly.Module | null = null;
+/**
+ * Which build of transformer.c runs: 'fma' (relaxed SIMD: fused multiply-adds, ≈ 1.3× faster
+ * GEMMs, bench/perf.md) or 'simd128' (separate multiply and add). Both are float32 and agree with
+ * the PyTorch oracle to ≈ 1e-6; they differ from each other in the last bits, so results are
+ * reproducible per machine and engine, not bit-identical across the two builds.
+ */
+export type KernelBuild = 'fma' | 'simd128';
 
-function kernelModule(): WebAssembly.Module {
+let compiled: { module: WebAssembly.Module; build: KernelBuild } | null = null;
+
+/**
+ * The relaxed-SIMD build needs an engine that decodes relaxed_madd: V8 ≥ 11.4 by default, Node 20's
+ * V8 11.3 behind --experimental-wasm-relaxed-simd (set here before compiling; it only adds
+ * instructions). STAGEWISE_KERNEL=simd128 forces the plain build (tests compare the two).
+ */
+function kernelModule(): { module: WebAssembly.Module; build: KernelBuild } {
+  if (compiled) return compiled;
   // Synchronous compile is fine in Node (the browser's 4 KB main-thread limit does not apply).
-  compiled ??= new WebAssembly.Module(Buffer.from(TRANSFORMER_WASM_BASE64, 'base64'));
+  if (process.env.STAGEWISE_KERNEL !== 'simd128') {
+    try {
+      setFlagsFromString('--experimental-wasm-relaxed-simd');
+      compiled = { module: new WebAssembly.Module(Buffer.from(TRANSFORMER_FMA_WASM_BASE64, 'base64')), build: 'fma' };
+      return compiled;
+    } catch {
+      // an engine without relaxed SIMD: the plain build below
+    }
+  }
+  compiled = { module: new WebAssembly.Module(Buffer.from(TRANSFORMER_WASM_BASE64, 'base64')), build: 'simd128' };
   return compiled;
+}
+
+/** The kernel build this process uses (compiles it on first call). */
+export function kernelBuild(): KernelBuild {
+  return kernelModule().build;
 }
 
 export class FusedTransformer {
@@ -53,7 +82,7 @@ export class FusedTransformer {
   /** `build` swaps in another compile of transformer.c (bench/ml.ts --profile passes the profiling build). */
   constructor(shape: FusedShape, build?: { module: WebAssembly.Module; imports: WebAssembly.Imports }) {
     this.shape = { ...shape };
-    this.wasm = new WebAssembly.Instance(build?.module ?? kernelModule(), build?.imports ?? {}).exports as unknown as KernelExports;
+    this.wasm = new WebAssembly.Instance(build?.module ?? kernelModule().module, build?.imports ?? {}).exports as unknown as KernelExports;
     this.paramCount = this.layout(1);
   }
 

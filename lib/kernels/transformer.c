@@ -38,7 +38,11 @@ static inline v4 vld(const f32 *p) { return wasm_v128_load(p); }
 static inline void vst(f32 *p, v4 v) { wasm_v128_store(p, v); }
 static inline v4 vadd(v4 a, v4 b) { return wasm_f32x4_add(a, b); }
 static inline v4 vmul(v4 a, v4 b) { return wasm_f32x4_mul(a, b); }
+#ifdef FMA // the relaxed-SIMD build: one fused multiply-add (no rounding of the product) where the CPU has it
+static inline v4 vmadd(v4 acc, v4 a, v4 b) { return __builtin_wasm_fma_f32x4(a, b, acc); } // relaxed_madd(a, b, c) = a·b + c
+#else
 static inline v4 vmadd(v4 acc, v4 a, v4 b) { return wasm_f32x4_add(acc, wasm_f32x4_mul(a, b)); }
+#endif
 static inline f32 hsum(v4 v) {
   return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) + (wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3));
 }
@@ -453,16 +457,16 @@ static inline v4 exp_nonpos4(v4 x) {
 }
 
 /**
- * Row i of the T×T scores/probabilities (row stride T) → softmax over j ≤ i, exact zeros above the
- * diagonal. Lanes past the diagonal are computed and then masked, which keeps every loop in SIMD.
+ * Row i of the T×T scores (row stride T, entries j ≤ i written) → softmax over j ≤ i of
+ * scale·score, exact zeros above the diagonal (later products read them as zeros).
  */
-static void causal_softmax(int T, f32 *s, f32 sqrt_c) {
-  v4 div = vsplat(sqrt_c);
+static void causal_softmax(int T, f32 *s, f32 scale) {
+  v4 vscale = vsplat(scale);
   for (int i = 0; i < T; i++) {
     f32 *row = s + i * T;
     int n = i + 1, nv = n & ~3;
-    for (int j = 0; j < nv; j += 4) vst(row + j, wasm_f32x4_div(vld(row + j), div)); // A_ij = q_i·k_j / √c
-    for (int j = nv; j < n; j++) row[j] /= sqrt_c;
+    for (int j = 0; j < nv; j += 4) vst(row + j, vmul(vld(row + j), vscale)); // A_ij = q_i·k_j / √c
+    for (int j = nv; j < n; j++) row[j] *= scale;
     f32 mx = row[0];
     for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
     v4 m = vsplat(mx), sum = vsplat(0);
@@ -474,62 +478,73 @@ static void causal_softmax(int T, f32 *s, f32 sqrt_c) {
     f32 tot = hsum(sum);
     for (; j < n; j++) row[j] = exp_nonpos(row[j] - mx), tot += row[j];
     for (; j < T; j++) row[j] = 0;
-    v4 vt = vsplat(tot);
-    for (j = 0; j + 4 <= n; j += 4) vst(row + j, wasm_f32x4_div(vld(row + j), vt));
-    for (; j < n; j++) row[j] /= tot;
+    f32 inv = 1.0f / tot;
+    v4 vinv = vsplat(inv);
+    for (j = 0; j + 4 <= n; j += 4) vst(row + j, vmul(vld(row + j), vinv));
+    for (; j < n; j++) row[j] *= inv;
   }
 }
 
+static inline int imin(int a, int b) { return a < b ? a : b; }
+
 /**
- * o = softmax(q kᵀ/√c + causal mask) v for every (b, h). At T ≤ 32 the masked half is cheaper to
- * compute densely with the GEMM kernel than to skip with scalar loops; q, v and o are read and
- * written in place (strided), only kᵀ is gathered.
+ * o = softmax(q kᵀ/√c + causal mask) v for every (b, h), as small GEMMs on strided views of the
+ * fused QKV activation (only kᵀ is gathered). The causal mask is exploited by 4-row blocks:
+ * rows i0 … i0+3 of the scores need columns j < i0 + 4 only, and row i of P·v sums j ≤ i only, so
+ * the masked upper triangle is (up to the diagonal blocks) never computed.
  */
 static void attn_fwd(const f32 *z, f32 *prob, f32 *o) {
   int T = g.T, c = g.c, H = g.H, d = g.d, ld = 3 * d;
-  f32 sqrt_c = __builtin_sqrtf((f32)c);
+  f32 scale = 1.0f / __builtin_sqrtf((f32)c);
   f32 *kt = scr_t;
   for (int b = 0; b < g.B; b++) {
     for (int h = 0; h < H; h++) {
       const f32 *zb = z + b * T * ld + h * 3 * c; // q_t at zb + t·ld, k_t at + c, v_t at + 2c
       transpose(T, c, zb + c, ld, kt, T);
       f32 *pb = prob + (b * H + h) * T * T;
-      gemm_block(T, T, c, zb, ld, kt, T, pb, T, 0);
-      causal_softmax(T, pb, sqrt_c);
-      gemm_block(T, c, T, pb, T, zb + 2 * c, ld, o + b * T * d + h * c, d, 0);
+      for (int i0 = 0; i0 < T; i0 += 4) gemm_block(imin(4, T - i0), imin(T, i0 + 4), c, zb + i0 * ld, ld, kt, T, pb + i0 * T, T, 0);
+      causal_softmax(T, pb, scale);
+      f32 *ob = o + b * T * d + h * c;
+      for (int i0 = 0; i0 < T; i0 += 4) gemm_block(imin(4, T - i0), c, imin(T, i0 + 4), pb + i0 * T, T, zb + 2 * c, ld, ob + i0 * d, d, 0);
     }
   }
 }
 
-/** dz (q, k, v parts) from dO: dP = dO vᵀ, dV = Pᵀ dO, dS = P∘(dP − rowsum(P∘dP))/√c, dQ = dS k, dK = dSᵀ q. */
+/**
+ * dz (q, k, v parts) from dO: dP = dO vᵀ, dV = Pᵀ dO, dS = P∘(dP − rowsum(P∘dP))/√c, dQ = dS k,
+ * dK = dSᵀ q — each restricted to the causal triangle as in attn_fwd (Pᵀ and dSᵀ are read in
+ * place by the TN product: row j of dV and dK sums i ≥ j only).
+ */
 static void attn_bwd(const f32 *z, const f32 *prob, const f32 *dO, f32 *dz) {
   int T = g.T, c = g.c, H = g.H, d = g.d, ld = 3 * d;
-  f32 sqrt_c = __builtin_sqrtf((f32)c);
-  f32 *vt = scr_t, *ds = scr_tt, *tt = scr_tt2;
-  v4 div = vsplat(sqrt_c);
+  f32 scale = 1.0f / __builtin_sqrtf((f32)c);
+  f32 *vt = scr_t, *ds = scr_tt;
+  v4 vscale = vsplat(scale);
   for (int b = 0; b < g.B; b++) {
     for (int h = 0; h < H; h++) {
       const f32 *zb = z + b * T * ld + h * 3 * c, *pb = prob + (b * H + h) * T * T, *dob = dO + b * T * d + h * c;
       f32 *dzb = dz + b * T * ld + h * 3 * c;
       transpose(T, c, zb + 2 * c, ld, vt, T);
-      gemm_block(T, T, c, dob, d, vt, T, ds, T, 0); // dP
+      for (int i0 = 0; i0 < T; i0 += 4) gemm_block(imin(4, T - i0), imin(T, i0 + 4), c, dob + i0 * d, d, vt, T, ds + i0 * T, T, 0); // dP
       for (int i = 0; i < T; i++) {
         const f32 *p = pb + i * T;
         f32 *r = ds + i * T;
-        int j = 0;
+        int n = i + 1, j = 0;
         v4 acc = vsplat(0);
-        for (; j + 4 <= T; j += 4) acc = vmadd(acc, vld(p + j), vld(r + j));
+        for (; j + 4 <= n; j += 4) acc = vmadd(acc, vld(p + j), vld(r + j));
         f32 dot = hsum(acc);
-        for (; j < T; j++) dot += p[j] * r[j];
+        for (; j < n; j++) dot += p[j] * r[j];
         v4 vdot_ = vsplat(dot);
-        for (j = 0; j + 4 <= T; j += 4) vst(r + j, wasm_f32x4_div(vmul(vld(p + j), wasm_f32x4_sub(vld(r + j), vdot_)), div));
-        for (; j < T; j++) r[j] = (p[j] * (r[j] - dot)) / sqrt_c;
+        for (j = 0; j + 4 <= n; j += 4) vst(r + j, vmul(vmul(vld(p + j), wasm_f32x4_sub(vld(r + j), vdot_)), vscale));
+        for (; j < n; j++) r[j] = (p[j] * (r[j] - dot)) * scale;
+        for (; j < T; j++) r[j] = 0;
       }
-      transpose(T, T, pb, T, tt, T);
-      gemm_block(T, c, T, tt, T, dob, d, dzb + 2 * c, ld, 0); // dV = Pᵀ dO
-      gemm_block(T, c, T, ds, T, zb + c, ld, dzb, ld, 0);     // dQ = dS k
-      transpose(T, T, ds, T, tt, T);
-      gemm_block(T, c, T, tt, T, zb, ld, dzb + c, ld, 0);     // dK = dSᵀ q
+      for (int j0 = 0; j0 < T; j0 += 4) {
+        int rows = imin(4, T - j0);
+        gemm_tn_block(rows, c, T - j0, pb + j0 * T + j0, T, dob + j0 * d, d, dzb + 2 * c + j0 * ld, ld, 0); // dV = Pᵀ dO
+        gemm_tn_block(rows, c, T - j0, ds + j0 * T + j0, T, zb + j0 * ld, ld, dzb + c + j0 * ld, ld, 0);    // dK = dSᵀ q
+      }
+      for (int i0 = 0; i0 < T; i0 += 4) gemm_block(imin(4, T - i0), c, imin(T, i0 + 4), ds + i0 * T, T, zb + c, ld, dzb + i0 * ld, ld, 0); // dQ = dS k
     }
   }
 }
