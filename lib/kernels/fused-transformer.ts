@@ -3,7 +3,7 @@
 // parameter order of lib/model.ts, so this module needs no tfjs and no knowledge of names.
 import { setFlagsFromString } from 'node:v8';
 import { TRANSFORMER_FMA_WASM_BASE64, TRANSFORMER_WASM_BASE64 } from './transformer-wasm.ts';
-import type { ModelConfig } from '../model.ts';
+import type { ModelConfig } from '../model-config.ts';
 
 // lib ES2023 and @types/node 20 declare no WebAssembly types; these are the few used here
 // (module-local, so they cannot clash with a DOM lib elsewhere).
