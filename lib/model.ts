@@ -334,6 +334,28 @@ export class Transformer {
     return Float32Array.from(out);
   }
 
+  /**
+   * The fused kernel's loss and gradients at parameters held in plain arrays (canonical order),
+   * without tensors: the hot loops (training, SGLD) keep their weights in Float32Arrays and call
+   * this every step. Returns null where the fused kernel does not compute this model (GPU
+   * backends, ablations): callers then take the tensor path (lossAndGrads).
+   */
+  flatLossAndGrads(): ((params: readonly Float32Array[], xs: Float32Array, ys: Float32Array, B: number) => { perPosition: Float32Array; grads: Float32Array[] }) | null {
+    const fused = this.kernel === 'tfjs' ? null : this.fused();
+    if (!fused) return null;
+    const sizes = this.shapes.map((shape) => shape.reduce((a, b) => a * b, 1));
+    return (params, xs, ys, B) => {
+      const { perPosition, grads } = fused.lossAndGrads(params, xs, ys, B);
+      let at = 0;
+      return { perPosition, grads: sizes.map((n) => grads.subarray(at, (at += n))) };
+    };
+  }
+
+  /** Copies of the current parameter values, canonical order. */
+  paramData(): Float32Array[] {
+    return this.variables.map((v) => Float32Array.from(v.dataSync() as Float32Array));
+  }
+
   /** Per-position MSE [K] and the gradients of its mean over positions (the training loss), in `variables` order. */
   lossAndGrads(xs: tf.Tensor3D, ys: tf.Tensor2D): { perPosition: Float32Array; grads: tf.Tensor[] } {
     const fused = this.fused();

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { Transformer, type ModelConfig } from '../lib/model.ts';
 import { rngStream } from '../lib/rng.ts';
-import { sgldChain, ShuffledBatches, type ChainRun } from '../lib/sgld.ts';
+import { sgldChain, sgldChainFlat, ShuffledBatches, type ChainRun, type SgldChainOptions } from '../lib/sgld.ts';
 import { sampleBatch, type Batch, type TaskConfig } from '../lib/tasks.ts';
 import { decodeTensors } from '../lib/tensorfile.ts';
 import { initBackend } from '../lib/backend.ts';
@@ -86,15 +86,33 @@ function runChain(model: Transformer, data: Batch, spec: LlcJobSpec, chain: numb
   const batches = new ShuffledBatches(spec.datasetSize, m, rngStream(spec.seed, 'sgld-batches', chain));
   const xs = new Float32Array(m * K * D);
   const ys = new Float32Array(m * K);
+  const fill = (b: number) => {
+    batches.batch(b).forEach((r, i) => {
+      xs.set(data.xs.subarray(r * K * D, (r + 1) * K * D), i * K * D);
+      ys.set(data.ys.subarray(r * K, (r + 1) * K), i * K);
+    });
+  };
+  const opts: SgldChainOptions = {
+    eps: spec.eps,
+    nbeta: spec.nbeta,
+    gamma: spec.gamma,
+    burnin: spec.burnin,
+    draws: spec.draws,
+    noise: rngStream(spec.seed, 'sgld', chain),
+    onProgress: progress && ((done, total) => progress({ chain, done, total })),
+    progressEvery: 20,
+  };
+  // CPU backends: weights stay in plain arrays and the whole step is the fused kernel + one pass.
+  const flat = model.flatLossAndGrads();
+  if (flat) {
+    const params = model.paramData();
+    return sgldChainFlat({ params, lossAndGrads: (b) => (fill(b), flat(params, xs, ys, m)) }, opts);
+  }
   return sgldChain(
     {
       variables: model.variables,
       lossAndGrads(b) {
-        const rows = batches.batch(b);
-        rows.forEach((r, i) => {
-          xs.set(data.xs.subarray(r * K * D, (r + 1) * K * D), i * K * D);
-          ys.set(data.ys.subarray(r * K, (r + 1) * K), i * K);
-        });
+        fill(b);
         const x = tf.tensor3d(xs, [m, K, D]);
         const y = tf.tensor2d(ys, [m, K]);
         try {
@@ -105,16 +123,7 @@ function runChain(model: Transformer, data: Batch, spec: LlcJobSpec, chain: numb
         }
       },
     },
-    {
-      eps: spec.eps,
-      nbeta: spec.nbeta,
-      gamma: spec.gamma,
-      burnin: spec.burnin,
-      draws: spec.draws,
-      noise: rngStream(spec.seed, 'sgld', chain),
-      onProgress: progress && ((done, total) => progress({ chain, done, total })),
-      progressEvery: 20,
-    },
+    opts,
   );
 }
 

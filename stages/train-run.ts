@@ -121,21 +121,31 @@ export const run: StageRun<typeof trainStage> = async (ctx) => {
   const toMap = (params: Float32Array[]): TensorMap => Object.fromEntries(names.map((n, i) => [n, { shape: dims[i], data: params[i] }]));
   const model = new Transformer(modelCfg, toMap(state.params));
   const { D, K } = task;
+  const flat = model.flatLossAndGrads();
   let lastLoss = NaN;
   try {
     for (let s = state.nextStep; s < steps; s++) {
       if (ctx.signal.aborted) throw new Error(`train: aborted at step ${s}`);
       const batch = sampleBatch(task, batchSize, rngStream(seed, 'train-data', s), data.taskSet);
-      const xs = tf.tensor3d(batch.xs, [batchSize, K, D]);
-      const ys = tf.tensor2d(batch.ys, [batchSize, K]);
-      const { perPosition, grads } = model.lossAndGrads(xs, ys);
-      const gradArrays = grads.map((g) => g.dataSync() as Float32Array);
       const lrNow = oneCycleLr(s, steps, lr);
-      state.adam.step(state.params, gradArrays, lrNow);
-      tf.dispose([xs, ys, ...grads]);
-      state.params.forEach((p, i) => model.setParam(i, p));
+      let perPosition: Float32Array;
+      if (flat) {
+        // CPU backends: the weights live in state.params; the model's variables are only synced for evaluation.
+        const out = flat(state.params, batch.xs, batch.ys, batchSize);
+        perPosition = out.perPosition;
+        state.adam.step(state.params, out.grads, lrNow);
+      } else {
+        const xs = tf.tensor3d(batch.xs, [batchSize, K, D]);
+        const ys = tf.tensor2d(batch.ys, [batchSize, K]);
+        const out = model.lossAndGrads(xs, ys);
+        perPosition = out.perPosition;
+        state.adam.step(state.params, out.grads.map((g) => g.dataSync() as Float32Array), lrNow);
+        tf.dispose([xs, ys, ...out.grads]);
+        state.params.forEach((p, i) => model.setParam(i, p));
+      }
       lastLoss = mean(perPosition);
       if (isCheckpoint.has(s)) {
+        if (flat) state.params.forEach((p, i) => model.setParam(i, p));
         await writeAtomic(path.join(ckptDir, checkpointName(s)), encodeTensors(toMap(state.params), { step: s }));
         state.metrics.push({ step: s, lr: lrNow, batchLoss: lastLoss, pretrain: setMetrics(model, sets.pretrain), true: setMetrics(model, sets.true) });
         state.nextStep = s + 1;

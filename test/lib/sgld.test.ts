@@ -1,7 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs';
-import { sgldChain, ShuffledBatches, type SgldTarget } from '../../lib/sgld.ts';
+import { sgldChain, sgldChainFlat, ShuffledBatches, type SgldTarget } from '../../lib/sgld.ts';
+import { Transformer, initParams, type ModelConfig } from '../../lib/model.ts';
+import { sampleBatch } from '../../lib/tasks.ts';
 import { fromScale, toScale } from '../../lib/sgld-params.ts';
 import { rngStream } from '../../lib/rng.ts';
 import { quadraticTarget, scalarTarget } from './llc-toys.ts';
@@ -43,6 +45,25 @@ test('one chain follows w ← w − (ε/2)[nβ∇L + γ(w − w*)] + √ε ξ ex
   // w* is restored so the next chain starts from the checkpoint again.
   const restored = Array.from(target.variables[0].dataSync());
   restored.forEach((v, i) => assert.ok(Math.abs(v - wStar[i]) < 1e-7));
+});
+
+test('the flat-array chain (fused kernel) is bit-identical to the tensor chain on a transformer, and restores w*', () => {
+  const cfg: ModelConfig = { D: 2, K: 3, layers: 1, heads: 2, dModel: 8, dMlp: 8, layerNorm: true, includeOutput: true };
+  const model = new Transformer(cfg, initParams(cfg, rngStream(4, 'init')), {}, 'fused');
+  const data = sampleBatch({ D: 2, K: 3, noiseVariance: 0.125, M: 'inf' }, 6, rngStream(4, 'data'));
+  const xs = tf.tensor3d(data.xs, [6, 3, 2]);
+  const ys = tf.tensor2d(data.ys, [6, 3]);
+  const o = { eps: 1e-3, nbeta: 30, gamma: 10, burnin: 2, draws: 5 };
+  const viaTensors = sgldChain({ variables: model.variables, lossAndGrads: () => model.lossAndGrads(xs, ys) }, { ...o, noise: rngStream(4, 'sgld', 0) });
+  const flat = model.flatLossAndGrads()!;
+  const params = model.paramData();
+  const wStar = params.map((p) => Float32Array.from(p));
+  const viaArrays = sgldChainFlat({ params, lossAndGrads: () => flat(params, data.xs, data.ys, 6) }, { ...o, noise: rngStream(4, 'sgld', 0) });
+  assert.is(viaArrays.steps, 7);
+  assert.equal(Array.from(viaArrays.losses), Array.from(viaTensors.losses));
+  params.forEach((p, i) => assert.equal(Array.from(p), Array.from(wStar[i])));
+  tf.dispose([xs, ys]);
+  model.dispose();
 });
 
 test('same noise stream → identical chain; different stream → different chain', () => {
