@@ -56,26 +56,42 @@ function declareRegression(config: RegressionConfig, configFile: string): NodeDe
   const figuresDir = process.env.FIGURES_DIR || 'figures';
   const model = { D: task.D, K: task.K, ...config.model };
 
-  /** One training run and its per-checkpoint evaluations. */
-  function trainRun(label: string, M: number | 'inf', seed: number, settings: TrainSettings, modelConfig = model) {
+  /**
+   * One training run and its per-checkpoint evaluations. With `segments` > 1 the run is a chain of
+   * train nodes, each resuming from the previous one's end state (equal step ranges; the last keeps
+   * the id train[label]); each checkpoint is read from the segment that wrote it.
+   */
+  function trainRun(label: string, M: number | 'inf', seed: number, settings: TrainSettings, modelConfig = model, segments = 1) {
     const tasksId = `tasks[M=${M === 'inf' ? 'inf' : M}]`;
     if (!nodes.some((n) => n.id === tasksId)) {
       add({ id: tasksId, stage: tasksStage, params: { ...task, M, ...data }, inputs: {} });
     }
-    const trainId = add({
-      id: `train[${label}]`,
-      stage: trainStage,
-      params: {
-        model: modelConfig,
-        task: { ...task, M },
-        steps: settings.steps,
-        batchSize: settings.batchSize,
-        lr: settings.lr,
-        seed,
-        checkpoints: settings.checkpoints,
-      },
-      inputs: { tasks: ref(tasksId) },
-    });
+    const params = {
+      model: modelConfig,
+      task: { ...task, M },
+      steps: settings.steps,
+      batchSize: settings.batchSize,
+      lr: settings.lr,
+      seed,
+      checkpoints: settings.checkpoints,
+    };
+    const ends = [...new Set(Array.from({ length: segments }, (_, i) => Math.round((settings.steps * (i + 1)) / segments)))].filter((e) => e > 0);
+    const segmentIds: string[] = [];
+    for (const end of ends) {
+      const last = end === settings.steps;
+      segmentIds.push(
+        add({
+          id: last ? `train[${label}]` : `train[${label},to=${end}]`,
+          stage: trainStage,
+          params: last ? params : { ...params, segmentEnd: end },
+          inputs: { tasks: ref(tasksId), ...(segmentIds.length > 0 ? { resume: ref(segmentIds.at(-1)!) } : {}) },
+        }),
+      );
+    }
+    const trainId = segmentIds.at(-1)!;
+    /** The train node that publishes checkpoint `step`. */
+    const writerOf = (step: number) => segmentIds[ends.findIndex((end) => step < end)];
+    const checkpoint = (step: number) => fileRef(writerOf(step), checkpointFile(step));
     const steps = checkpointSteps(settings.steps, settings.checkpoints.logSpace, settings.checkpoints.linearSpace);
     const evalIds = steps.map((step) =>
       add({
@@ -83,13 +99,13 @@ function declareRegression(config: RegressionConfig, configFile: string): NodeDe
         stage: evaluateStage,
         params: {},
         inputs: {
-          checkpoint: fileRef(trainId, checkpointFile(step)),
-          model: fileRef(trainId, 'model.json'),
+          checkpoint: checkpoint(step),
+          model: fileRef(writerOf(step), 'model.json'),
           tasks: ref(tasksId),
         },
       }),
     );
-    return { tasksId, trainId, steps, evalIds };
+    return { tasksId, trainId, steps, evalIds, checkpoint };
   }
 
   function llcNode(id: string, run: ReturnType<typeof trainRun>, M: number | 'inf', step: number, sampler: object) {
@@ -97,7 +113,7 @@ function declareRegression(config: RegressionConfig, configFile: string): NodeDe
       id,
       stage: llcStage,
       params: { sampler, task: { ...task, M }, model },
-      inputs: { checkpoint: fileRef(run.trainId, checkpointFile(step)), tasks: ref(run.tasksId) },
+      inputs: { checkpoint: run.checkpoint(step), tasks: ref(run.tasksId) },
     });
   }
 
@@ -106,7 +122,7 @@ function declareRegression(config: RegressionConfig, configFile: string): NodeDe
     const seed = (point.seed as number | undefined) ?? 0;
     const M = (point.M as number | 'inf' | undefined) ?? 'inf';
     const label = pointId({ seed, M });
-    const run = trainRun(label, M, seed, config.train);
+    const run = trainRun(label, M, seed, config.train, model, config.train.segments);
     // The last checkpoint always gets an LLC: the end of training bounds the last stage.
     const llcSteps = snapToCheckpoints(
       [...checkpointSteps(config.train.steps, config.llc.checkpoints.logSpace, config.llc.checkpoints.linearSpace), run.steps.at(-1)!],

@@ -39,6 +39,11 @@ export const dataSection = tasksParams.pick({ evalSize: true, probeSize: true, s
 const trainRun = trainParams.pick({ steps: true, batchSize: true, lr: true, checkpoints: true });
 
 export const trainSection = trainRun.extend({
+  /**
+   * Train each run as this many resumable segment nodes (stage 'train', `segmentEnd`): identical
+   * weights, but early checkpoints are evaluated while later steps train. Default 1.
+   */
+  segments: positiveInt.optional(),
   seed: trainParams.shape.seed.optional(),
   M: taskCountSchema.optional(),
   sweep: sweepOf({ seed: listOf(trainParams.shape.seed), M: listOf(taskCountSchema) }).optional(),

@@ -92,6 +92,12 @@ export interface StageDef<S extends z.ZodTypeAny = z.ZodTypeAny, I extends Input
   inputs?: I;
   /** Resources one node of this stage takes while running; default { cpu: 1 }. */
   resources?: Resources | ((params: z.output<S>) => Resources);
+  /**
+   * Rough relative work of one node (default 1), for scheduling only: when resources are short,
+   * the node with the most work on its longest downstream path starts first (the critical path).
+   * Never part of the key.
+   */
+  cost?: number | ((params: z.output<S>) => number);
   /** Heavy nodes (training) are reported stale but not started by watch mode unless asked. */
   heavy?: boolean;
   /** Bump to invalidate every node of this stage without a code change (e.g. output format). */

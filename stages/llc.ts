@@ -68,6 +68,8 @@ export const llcStage = defineStage({
   module: import.meta.url,
   params: llcParams,
   resources: (p) => ({ cpu: Math.max(1, Math.min(p.sampler.chains, os.availableParallelism())) }),
+  // Scheduling weight, in train's units: sequence-positions of all SGLD steps / 1e5.
+  cost: (p) => (p.sampler.chains * (p.sampler.burnin + p.sampler.draws) * p.sampler.batchSize * p.task.K) / 1e5,
   // tasks: read only for a finite M (its task set); with M = 'inf' the data come from the prior.
   inputs: { checkpoint: 'file', tasks: 'dir?' },
   run: new URL('./llc-run.ts', import.meta.url),

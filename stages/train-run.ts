@@ -111,9 +111,16 @@ export const run: StageRun<typeof trainStage> = async (ctx) => {
   const dims = shapes.map((s) => s.shape);
   const ckptDir = path.join(ctx.workDir, 'checkpoints');
   await mkdir(ckptDir, { recursive: true });
+  const end = ctx.params.segmentEnd ?? steps;
+  if (end > steps) throw new Error(`train: segmentEnd = ${end} is past steps = ${steps}`);
   const stateFile = path.join(ctx.workDir, 'state.swt');
-  let state = await loadState(stateFile, names, dims);
-  if (state) ctx.log.info(`train: resuming at step ${state.nextStep} of ${steps}`);
+  // The previous segment's end state starts this one; this node's own work-dir state (a killed run) is further along.
+  const resumed = ctx.inputs.resume ? await loadState(path.join(ctx.inputs.resume, 'state.swt'), names, dims) : null;
+  if (ctx.inputs.resume && !resumed) throw new Error(`train: input resume (${ctx.inputs.resume}) holds no state.swt`);
+  const segmentStart = resumed?.nextStep ?? 0;
+  if (segmentStart >= end) throw new Error(`train: the resumed state is at step ${segmentStart}, not before segmentEnd = ${end}`);
+  let state = (await loadState(stateFile, names, dims)) ?? resumed;
+  if (state) ctx.log.info(`train: resuming at step ${state.nextStep} of ${steps}${end < steps ? ` (segment to ${end})` : ''}`);
   else {
     const init = initParams(modelCfg, rngStream(seed, 'init'));
     state = { nextStep: 0, params: names.map((n) => Float32Array.from(init[n].data)), adam: new Adam(dims.map((d) => d.reduce((a, b) => a * b, 1))), metrics: [] };
@@ -124,7 +131,7 @@ export const run: StageRun<typeof trainStage> = async (ctx) => {
   const flat = model.flatLossAndGrads();
   let lastLoss = NaN;
   try {
-    for (let s = state.nextStep; s < steps; s++) {
+    for (let s = state.nextStep; s < end; s++) {
       if (ctx.signal.aborted) throw new Error(`train: aborted at step ${s}`);
       const batch = sampleBatch(task, batchSize, rngStream(seed, 'train-data', s), data.taskSet);
       const lrNow = oneCycleLr(s, steps, lr);
@@ -161,12 +168,19 @@ export const run: StageRun<typeof trainStage> = async (ctx) => {
   await mkdir(outCkpt, { recursive: true });
   const saved = new Set(await readdir(ckptDir));
   for (const s of grid) {
+    if (s < segmentStart || s >= end) continue; // other segments publish theirs
     if (!saved.has(checkpointName(s))) throw new Error(`train: checkpoint ${checkpointName(s)} missing from ${ckptDir}`);
     await copyFile(path.join(ckptDir, checkpointName(s)), path.join(outCkpt, checkpointName(s)));
   }
   const write = (name: string, value: unknown) => writeFile(path.join(ctx.outDir, name), JSON.stringify(value, null, 2) + '\n');
-  await writeFile(path.join(ctx.outDir, 'metrics.jsonl'), state.metrics.map((m) => JSON.stringify(m)).join('\n') + '\n');
   await write('model.json', { config: modelCfg, params: shapes });
+  if (end < steps) {
+    state.nextStep = end;
+    await writeFile(path.join(ctx.outDir, 'state.swt'), encodeState(state, names, dims));
+    ctx.log.info(`train: segment ${segmentStart}–${end} of ${steps} steps in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return { backend, wallSeconds: (Date.now() - started) / 1000 };
+  }
+  await writeFile(path.join(ctx.outDir, 'metrics.jsonl'), state.metrics.map((m) => JSON.stringify(m)).join('\n') + '\n');
   const baselines = (set: EvalSet) => {
     const { B, ys } = set.batch;
     return {

@@ -9,6 +9,13 @@
 // Resumable: at every checkpoint step the full state (weights, Adam moments and count, metrics so
 // far) is written atomically to workDir; a killed run continues from there. Since every step's data
 // comes from its own stream, the resumed run is byte-identical to an uninterrupted one.
+//
+// Segments: the same resume makes a run splittable into a chain of nodes. A node with `segmentEnd`
+// trains up to that step and publishes its checkpoints and its end state (state.swt); the next
+// segment takes that directory as input `resume` and continues. The weights are identical to one
+// long node's, but the checkpoints of early segments are published while later ones train, so
+// their evaluations and LLC estimates can use the other core. Every segment publishes model.json;
+// the last one (no segmentEnd) also publishes metrics.jsonl, baselines.json and train.json.
 import { z } from 'zod';
 import { defineStage } from '../engine/index.ts';
 import { checkpointGridSchema, modelConfigSchema, taskConfigSchema } from './schemas.ts';
@@ -25,6 +32,8 @@ export const trainParams = z.strictObject({
   seed: z.number().int().nonnegative(),
   /** Where checkpoints and metrics are saved. */
   checkpoints: checkpointGridSchema,
+  /** This node trains steps [start of `resume`, segmentEnd) only (see Segments above); absent: to the end. */
+  segmentEnd: z.number().int().positive().optional(),
 });
 
 export interface PredictorMse {
@@ -53,6 +62,9 @@ export const trainStage = defineStage({
   params: trainParams,
   heavy: true,
   resources: { cpu: 1 },
-  inputs: { tasks: 'dir' },
+  // Scheduling weight ≈ sequence-positions trained / 1e5 (an evaluate node counts 1). A segment counts
+  // up to its end step (its start is in its input): an overestimate that only orders training first.
+  cost: (p) => (p.batchSize * p.task.K * (p.segmentEnd ?? p.steps)) / 1e5,
+  inputs: { tasks: 'dir', resume: 'dir?' },
   run: new URL('./train-run.ts', import.meta.url),
 });

@@ -4,6 +4,7 @@ import type { ResourceName, Resources } from '../types.ts';
 
 interface Waiter {
   req: Required<Resources>;
+  priority: number;
   grant: () => void;
 }
 
@@ -34,12 +35,16 @@ export class ResourcePools {
     return req.cpu <= this.free.cpu && req.gpu <= this.free.gpu;
   }
 
-  /** Resolves with a release function once every unit of `req` is granted. */
-  acquire(req: Required<Resources>, signal?: AbortSignal): Promise<() => void> {
+  /**
+   * Resolves with a release function once every unit of `req` is granted. Waiters are served in
+   * order of `priority` (higher first; ties first come first served).
+   */
+  acquire(req: Required<Resources>, signal?: AbortSignal, priority = 0): Promise<() => void> {
     signal?.throwIfAborted();
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         req,
+        priority,
         grant: () => {
           signal?.removeEventListener('abort', onAbort);
           this.free.cpu -= req.cpu;
@@ -60,12 +65,14 @@ export class ResourcePools {
         reject(signal!.reason);
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiters.push(waiter);
+      // Insert after every waiter of equal or higher priority: stable, highest first.
+      const at = this.waiters.findIndex((w) => w.priority < priority);
+      this.waiters.splice(at < 0 ? this.waiters.length : at, 0, waiter);
       this.dispatch();
     });
   }
 
-  /** First come first served, but a waiter that fits may pass one that does not (no idle units). */
+  /** By priority, but a waiter that fits may pass one that does not (no idle units). */
   private dispatch(): void {
     for (let i = 0; i < this.waiters.length; ) {
       const w = this.waiters[i];

@@ -84,12 +84,13 @@ export async function runGraph(opts: ScheduleOptions): Promise<RunSummary> {
   // Every waiting node listens for abort: thousands of listeners on one signal are expected here.
   setMaxListeners(0, opts.signal);
   const ctx: AssessContext = { store: opts.store, root: opts.root, graph: opts.graph, force: opts.force ?? new Set() };
+  const priorities = criticalPaths(opts.graph, opts.ids);
   const outcomes = new Map<string, Promise<NodeOutcome>>();
   for (const id of opts.ids) {
     const node = opts.graph.nodes.get(id)!;
     outcomes.set(
       id,
-      runNode(opts, ctx, node, outcomes).then((o) => {
+      runNode(opts, ctx, node, outcomes, priorities).then((o) => {
         opts.events.finish(o, failureCause.get(o));
         return o;
       }),
@@ -113,7 +114,26 @@ async function upstreamBuilds(opts: ScheduleOptions, node: GraphNode, outcomes: 
 /** The thrown error behind a failed outcome (its stack goes to the log, not into the JSON summary). */
 const failureCause = new WeakMap<NodeOutcome, unknown>();
 
-async function runNode(opts: ScheduleOptions, ctx: AssessContext, node: GraphNode, outcomes: Map<string, Promise<NodeOutcome>>): Promise<NodeOutcome> {
+/**
+ * For each node of `ids`, the work on its longest path to a sink within `ids` (its own included),
+ * from the stages' cost estimates: the scheduling priority (critical path first).
+ */
+export function criticalPaths(graph: Graph, ids: string[]): Map<string, number> {
+  const selected = new Set(ids);
+  const out = new Map<string, number>();
+  for (const id of [...ids].reverse()) {
+    // ids are in topological order, so every downstream node is done before its upstream ones.
+    const node = graph.nodes.get(id)!;
+    const c = node.decl.stage.cost;
+    const own = typeof c === 'function' ? c(node.params) : c ?? 1;
+    let longest = 0;
+    for (const d of node.downstream) if (selected.has(d)) longest = Math.max(longest, out.get(d) ?? 0);
+    out.set(id, (Number.isFinite(own) && own > 0 ? own : 1) + longest);
+  }
+  return out;
+}
+
+async function runNode(opts: ScheduleOptions, ctx: AssessContext, node: GraphNode, outcomes: Map<string, Promise<NodeOutcome>>, priorities: Map<string, number>): Promise<NodeOutcome> {
   const ups = await Promise.all(node.upstream.map((u) => outcomes.get(u)!));
   const t0 = performance.now();
   const base = { id: node.id, stage: node.decl.stage.name };
@@ -165,7 +185,7 @@ async function runNode(opts: ScheduleOptions, ctx: AssessContext, node: GraphNod
         if (rec && (await badOutputs(opts.store, rec)).length === 0) return done('cached', { key, record: await settleCached(opts, node, rec) });
       }
       const resources = opts.pools.clamp(request);
-      const release = await opts.pools.acquire(resources, opts.signal);
+      const release = await opts.pools.acquire(resources, opts.signal, priorities.get(node.id) ?? 0);
       const tBuild = performance.now();
       try {
         started = true;

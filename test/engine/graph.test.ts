@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildGraph, selectTargets } from '../../engine/key/graph.ts';
+import { criticalPaths } from '../../engine/run/scheduler.ts';
 import { fileRef, ref } from '../../engine/index.ts';
 import type { NodeDecl } from '../../engine/types.ts';
 import { concatStage, sleepyStage, sourceStage } from './fixtures/stages.ts';
@@ -95,6 +96,20 @@ test('list and optional kinds: a list must be all of its kind; optional inputs m
   figure({ dirs: [], files: [fileRef('a', 'value.txt')] });
   assert.throws(() => figure({ dirs: [ref('a'), fileRef('b', 'value.txt')] }), /node c: input 'dirs' expects dir\[\] \(a list of ref\(node\)\), got a list mixing dir and file/);
   assert.throws(() => figure({ dirs: ref('a') }), /input 'dirs' expects dir\[\] .*got dir$/m);
+});
+
+test('critical paths: own cost plus the costliest path below (the scheduling priority)', () => {
+  const heavy = { ...concatStage, cost: (p: { suffix: string }) => (p.suffix === 'heavy' ? 10 : 1) } as unknown as NodeDecl['stage'];
+  const g = buildGraph([
+    src('a'),
+    { id: 'long', stage: heavy, params: { label: 'long', suffix: 'heavy' }, inputs: { in: ref('a') } },
+    cat('short', { in: ref('a') }),
+    cat('sink', { in: ref('long'), dirs: [ref('short')] }),
+  ]);
+  const paths = criticalPaths(g, g.order);
+  assert.equal(Object.fromEntries(paths), { a: 12, long: 11, short: 2, sink: 1 });
+  // Outside the selection nothing counts.
+  assert.equal(Object.fromEntries(criticalPaths(g, ['a', 'short'])), { a: 2, short: 1 });
 });
 
 test.run();

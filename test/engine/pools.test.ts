@@ -60,4 +60,19 @@ test('an aborted waiter leaves the queue', async () => {
   (await p.acquire({ cpu: 1, gpu: 0 }))();
 });
 
+test('waiters are served highest priority first, equal priorities in arrival order', async () => {
+  const p = new ResourcePools({ cpu: 1, gpu: 0 });
+  const order: string[] = [];
+  const hold = await p.acquire({ cpu: 1, gpu: 0 });
+  const waits = [
+    ['low', 1],
+    ['high', 9],
+    ['mid-1', 5],
+    ['mid-2', 5],
+  ].map(([name, prio]) => p.acquire({ cpu: 1, gpu: 0 }, undefined, prio as number).then((release) => (order.push(name as string), release())));
+  hold();
+  await Promise.all(waits);
+  assert.equal(order, ['high', 'mid-1', 'mid-2', 'low']);
+});
+
 test.run();

@@ -36,6 +36,34 @@ function trainParams(over: Record<string, unknown>) {
   });
 }
 
+test('segments: a run as three chained segment nodes publishes the same checkpoints and final outputs as one node', async () => {
+  const tasks = await tasksDir();
+  const params = trainParams({});
+  const whole = await dir('whole');
+  await invokeStage(trainStage, makeContext(params, { tasks }, whole, await dir('w')));
+  // Grid for N = 40: 0 1 2 4 9 13 19 26 39; segments end at 10 and 25.
+  const first = await dir('seg1');
+  await invokeStage(trainStage, makeContext(trainParams({ segmentEnd: 10 }), { tasks }, first, await dir('w')));
+  const second = await dir('seg2');
+  await invokeStage(trainStage, makeContext(trainParams({ segmentEnd: 25 }), { tasks, resume: first }, second, await dir('w')));
+  const last = await dir('seg3');
+  await invokeStage(trainStage, makeContext(params, { tasks, resume: second }, last, await dir('w')));
+
+  const [w, a, b, c] = await Promise.all([whole, first, second, last].map(readTree));
+  const ckpts = (t: Map<string, Buffer>) => [...t.keys()].filter((k) => k.startsWith('checkpoints/')).sort();
+  assert.equal(ckpts(a), ['checkpoints/step-00000000.swt', 'checkpoints/step-00000001.swt', 'checkpoints/step-00000002.swt', 'checkpoints/step-00000004.swt', 'checkpoints/step-00000009.swt']);
+  assert.equal(ckpts(b), ['checkpoints/step-00000013.swt', 'checkpoints/step-00000019.swt']);
+  for (const t of [a, b, c]) for (const k of ckpts(t)) assert.ok(t.get(k)!.equals(w.get(k)!), `${k} differs from the one-node run`);
+  assert.equal([...ckpts(a), ...ckpts(b), ...ckpts(c)], ckpts(w));
+  for (const f of ['metrics.jsonl', 'baselines.json', 'model.json']) assert.ok(c.get(f)!.equals(w.get(f)!), f);
+  assert.ok(a.has('state.swt') && a.has('model.json') && !a.has('metrics.jsonl'), 'an inner segment publishes its end state and model.json only');
+  // A segment that does not start before its end is refused.
+  await invokeStage(trainStage, makeContext(trainParams({ segmentEnd: 10 }), { tasks, resume: second }, await dir('bad'), await dir('w'))).then(
+    () => assert.unreachable('accepted'),
+    (e: Error) => assert.match(e.message, /resumed state is at step 25, not before segmentEnd = 10/),
+  );
+});
+
 test('kill and resume: a run aborted mid-way and restarted equals an uninterrupted run, byte for byte', async () => {
   const tasks = await tasksDir();
   const params = trainParams({});
