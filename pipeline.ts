@@ -1,3 +1,4 @@
+#!/usr/bin/env -S node --import tsx
 // stagewise — "Loss Landscape Degeneracy Drives Stagewise Development in Transformers", declared.
 //
 //   npx tsx pipeline.ts figures                 bring every figure up to date (configs/default.yaml)
