@@ -3,7 +3,6 @@
 // checkpoint; chain c uses rngStream(seed, 'sgld', c) for ξ and (seed, 'sgld-batches', c) for its
 // minibatch order. Chains run in parallel worker threads (llc-run.ts); each finished chain is saved
 // in the work dir, so a killed node resumes with the chains it already has.
-import os from 'node:os';
 import { z } from 'zod';
 import { defineStage } from '../engine/index.ts';
 import { fromScale } from '../lib/sgld-params.ts';
@@ -67,7 +66,10 @@ export const llcStage = defineStage({
   name: 'llc',
   module: import.meta.url,
   params: llcParams,
-  resources: (p) => ({ cpu: Math.max(1, Math.min(p.sampler.chains, os.availableParallelism())) }),
+  // One core per node, its chains one after another: a run has many llc nodes, so cores are kept busy
+  // by running nodes side by side — and a node can start on the one core a training segment leaves
+  // free (a multi-core request would wait for training to end).
+  resources: { cpu: 1 },
   // Scheduling weight, in train's units: sequence-positions of all SGLD steps / 1e5.
   cost: (p) => (p.sampler.chains * (p.sampler.burnin + p.sampler.draws) * p.sampler.batchSize * p.task.K) / 1e5,
   // tasks: read only for a finite M (its task set); with M = 'inf' the data come from the prior.
