@@ -48,4 +48,46 @@ for (const n of summary.nodes.filter((n) => n.stage === 'stage-boundaries' && n.
     lines.push(`| ${s.label} | ${s.type} | ${s.start}–${s.end} | ${llc.toFixed(1)} | ${b ? b.loss.toFixed(3) : '–'} |`);
   }
 }
+
+// The λ̂ curve of each main run, with the chain diagnostics that say how far to trust it: the spread
+// of the per-chain estimates, and each chain's λ̂ from the first vs the second half of its draws
+// (a chain still drifting toward its stationary level shows a large half-to-half change).
+interface LlcJson {
+  step: number;
+  L0: number;
+  llcMean: number;
+  llcStd: number;
+  healthyChains: number;
+  sampler: { nbeta: number; burnin: number; draws: number };
+  chains: { llc: number | null; trace: (number | null)[] }[];
+}
+const llcNodes = summary.nodes.filter((n) => n.stage === 'llc' && n.key && /^llc\[/.test(n.id));
+const runs = [...new Set(llcNodes.map((n) => n.id.replace(/,step=\d+\]$/, ']')))];
+for (const run of runs) {
+  const rows: LlcJson[] = [];
+  for (const n of llcNodes.filter((n) => n.id.startsWith(run.slice(0, -1) + ','))) {
+    const record = await store.getRecord(n.stage, n.key as NodeKey);
+    const blob = record && (await store.blobPath(record.outputs['llc.json'].digest));
+    if (blob) rows.push(JSON.parse(await readFile(blob, 'utf8')) as LlcJson);
+  }
+  rows.sort((a, b) => a.step - b.step);
+  lines.push('', `### λ̂ curve and chain convergence: ${run}`, '');
+  lines.push('| step | λ̂ (mean ± std over chains) | chains: min–max λ̂ | λ̂ first half → second half of draws (mean over chains) | half-to-half change |', '|---|---|---|---|---|');
+  for (const r of rows) {
+    const { nbeta, burnin, draws } = r.sampler;
+    const mid = burnin + Math.floor(draws / 2);
+    const half = (tr: (number | null)[], from: number, to: number) => {
+      const xs = tr.slice(from, to).filter((x): x is number => x !== null);
+      return nbeta * (xs.reduce((a, b) => a + b, 0) / xs.length - r.L0);
+    };
+    const healthy = r.chains.filter((c) => c.llc !== null);
+    const first = healthy.map((c) => half(c.trace, burnin, mid));
+    const second = healthy.map((c) => half(c.trace, mid, burnin + draws));
+    const m = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const per = healthy.map((c) => c.llc!);
+    lines.push(
+      `| ${r.step} | ${r.llcMean.toFixed(1)} ± ${r.llcStd.toFixed(1)} (${r.healthyChains} chains) | ${Math.min(...per).toFixed(1)}–${Math.max(...per).toFixed(1)} | ${m(first).toFixed(1)} → ${m(second).toFixed(1)} | ${((100 * (m(second) - m(first))) / Math.abs(m(first))).toFixed(1)}% |`,
+    );
+  }
+}
 console.log(lines.join('\n'));
