@@ -329,7 +329,7 @@ function explainJson(a: Assessment, graph: Graph) {
   return { ...planEntry(a, graph), fingerprint: a.fingerprint, codeFiles: a.code.codeFiles };
 }
 
-function explainText(a: Assessment): string {
+export function explainText(a: Assessment): string {
   const lines = [`${a.id} (stage ${a.stage}): ${a.status}${a.reasons.length ? ` — ${a.reasons.join('; ')}` : ''}`];
   lines.push(`  key: ${a.key ?? '(unknown until upstream nodes are rebuilt)'}`);
   if (a.fingerprint) {

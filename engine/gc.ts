@@ -54,6 +54,7 @@ export async function collectGarbage(opts: { graph: Graph; store: Store; root: s
     if (keepRecords.has(`${stage}/${key}`)) {
       if (rec) {
         Object.values(rec.outputs).forEach((o) => keepBlobs.add(o.digest));
+        if (rec.log) keepBlobs.add(rec.log.digest);
         keepViews.add(rec.outputDigest);
       }
       continue;
