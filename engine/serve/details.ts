@@ -1,9 +1,9 @@
 // What the dashboard shows about one node, the results page, and a node's log (also `pipeline.ts log NODE`).
 import { readFileSync } from 'node:fs';
-import { explainText } from '../cli.ts';
-import { upstreamClosure, type Graph } from '../graph.ts';
-import { readFailure, readRecordLog, type FailureRecord } from '../logs.ts';
-import { planNodes, readPointer, type Assessment } from '../plan.ts';
+import { explainText } from '../cli/main.ts';
+import { upstreamClosure, type Graph } from '../key/graph.ts';
+import { readFailure, readRecordLog, type FailureRecord } from '../store/logs.ts';
+import { planNodes, readPointer, type Assessment } from '../key/plan.ts';
 import type { BuildRecord, InputRef, SeriesPoints, Store } from '../types.ts';
 import { withoutCoordinate } from './groups.ts';
 import type { Hub, NodeView } from './hub.ts';

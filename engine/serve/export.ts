@@ -1,8 +1,8 @@
 // `pipeline.ts graph [--format dot|mermaid|json]`: the plan as a graph with each node's state, for
 // docs and other tools. Nodes are grouped as in the dashboard (groups.ts): a DOT cluster or a
 // Mermaid subgraph per group of two or more.
-import type { Graph } from '../graph.ts';
-import type { Assessment } from '../plan.ts';
+import type { Graph } from '../key/graph.ts';
+import type { Assessment } from '../key/plan.ts';
 import { groupOf, labelInGroup } from './groups.ts';
 
 export type GraphFormat = 'dot' | 'mermaid' | 'json';

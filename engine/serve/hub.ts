@@ -2,10 +2,10 @@
 // built this run, failed, skipped), live progress and log lines. It is fed by a plan (planNodes)
 // and by a run's events (it is a RunEvents sink, teed next to the terminal reporter), and it
 // tells subscribers (server-sent event streams) what changed.
-import type { Graph } from '../graph.ts';
-import { LogCollector, type LogLine } from '../logs.ts';
-import type { Assessment } from '../plan.ts';
-import type { NodeOutcome, RunEvents, RunSummary } from '../scheduler.ts';
+import type { Graph } from '../key/graph.ts';
+import { LogCollector, type LogLine } from '../store/logs.ts';
+import type { Assessment } from '../key/plan.ts';
+import type { NodeOutcome, RunEvents, RunSummary } from '../run/scheduler.ts';
 import type { BuildRecord, NodeKey } from '../types.ts';
 import { groupOf, labelInGroup } from './groups.ts';
 

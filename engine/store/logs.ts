@@ -6,8 +6,8 @@ import { readFileSync, promises as fsp } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { atomicWriteFile, safeSegment } from './fsutil.ts';
-import { hashFile } from './hash.ts';
-import type { BlobDigest, BuildRecord, NodeKey, OutputEntry, Store } from './types.ts';
+import { hashFile } from '../key/hash.ts';
+import type { BlobDigest, BuildRecord, NodeKey, OutputEntry, Store } from '../types.ts';
 
 export interface LogLine {
   /** Milliseconds since the build started. */
