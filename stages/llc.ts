@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { defineStage } from '../engine/index.ts';
+import type { SeriesPoints } from '../engine/types.ts';
 import { estimateLlc } from '../lib/llc.ts';
 import type { ChainRun } from '../lib/sgld.ts';
 import { fromScale, toScale } from '../lib/sgld-params.ts';
@@ -133,7 +134,9 @@ export const llcStage = defineStage({
       };
       await writeFile(path.join(ctx.outDir, 'llc.json'), JSON.stringify(result));
       ctx.log.info(`llc: step ${meta.step}: λ̂ = ${est.llcMean.toFixed(3)} ± ${est.llcStd.toFixed(3)} (${est.healthyChains}/${sampler.chains} chains)`);
-      return { healthyChains: est.healthyChains };
+      // One point of the λ̂-over-training curve, charted by the dashboard as llc nodes finish.
+      const series: SeriesPoints[] = [{ chart: 'λ̂ (local learning coefficient)', x: 'step', y: 'λ̂', logX: true, points: [[meta.step as number, est.llcMean]] }];
+      return { healthyChains: est.healthyChains, series };
     } finally {
       ctx.signal.removeEventListener('abort', onAbort);
     }

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { z } from 'zod';
-import type { RunContext } from '../engine/types.ts';
+import type { RunContext, SeriesPoints } from '../engine/types.ts';
 import { constantWeights, dmmseWeights, mean, mseByPosition, predictWithWeights, ridgeWeights } from '../lib/baselines.ts';
 import { Transformer, initParams, paramShapes, runInChunks, type ModelConfig } from '../lib/model.ts';
 import { Adam, checkpointSteps, oneCycleLr } from '../lib/optim.ts';
@@ -174,5 +174,9 @@ export async function train(ctx: RunContext<z.output<typeof trainParams>>) {
   await write('train.json', { steps, checkpointSteps: grid, backend, finalLoss });
   const wallSeconds = (Date.now() - started) / 1000;
   ctx.log.info(`train: ${steps} steps on ${backend} in ${wallSeconds.toFixed(1)} s, final batch loss ${finalLoss}`);
-  return { backend, wallSeconds };
+  // Charted by the dashboard (engine meta.series): test loss on the pretraining distribution per checkpoint.
+  const series: SeriesPoints[] = [
+    { chart: 'test loss', x: 'step', y: 'test loss (pretraining tasks)', logX: true, logY: true, points: state.metrics.map((m) => [m.step, m.pretrain.mse]) },
+  ];
+  return { backend, wallSeconds, series };
 }

@@ -36,7 +36,7 @@ export interface CliOptions {
 }
 
 export interface ParsedArgs {
-  command: 'run' | 'gc' | 'worker';
+  command: 'run' | 'gc' | 'worker' | 'serve' | 'log' | 'graph';
   targets: string[];
   config?: string;
   only: string[];
@@ -54,13 +54,25 @@ export interface ParsedArgs {
   verbose: boolean;
   yes: boolean;
   help: boolean;
+  /** Dashboard: `serve`, or `--serve` next to a build / watch. */
+  serve: boolean;
+  port?: number;
+  host?: string;
+  /** `graph --format`. */
+  format: 'dot' | 'mermaid' | 'json';
 }
 
 export class UsageError extends Error {}
 
+/** The dashboard's default port (`serve`, `--serve`); --port 0 picks any free one. */
+const DEFAULT_PORT = 8750;
+
 const HELP = `usage: pipeline.ts [targets…] [options]
        pipeline.ts gc [--yes]
        pipeline.ts worker --queue redis://host:port [--cpus N] [--gpus N]
+       pipeline.ts serve [--port P] [--host H]
+       pipeline.ts log NODE
+       pipeline.ts graph [--format dot|mermaid|json]
 
 targets: node ids, stage names or tags (e.g. figures); default: everything
   --config FILE     config file (default configs/default.yaml)
@@ -77,6 +89,13 @@ targets: node ids, stage names or tags (e.g. figures); default: everything
   --watch-heavy     in watch mode, start heavy stages too
   --in-process      run stages in this process instead of worker threads (debugging)
   --verbose         also print a line per cached node
+  --serve           also serve the live dashboard while building (with --watch: across rebuilds)
+  --port P          dashboard port (default 8750; 0 = any free port)
+  --host H          dashboard address (default 127.0.0.1: this machine only)
+serve: the dashboard (graph, node pages, results, logs) over the store and plan, read-only; it follows
+  builds by other processes, config and code edits
+log NODE: the stored log of NODE's current (or last) build, or of its last failure
+graph: the plan as a graph with each node's state (--format dot, mermaid or json; default dot)
 gc: delete records, blobs, views and work dirs the current config cannot reach (dry run unless --yes)
 worker: build nodes from the queue until stopped; --cpus / --gpus size its pools (default: cores / 1);
   STAGEWISE_QUEUE_LOCK_MS sets how soon a dead worker's node moves to another worker (default 30000)`;
@@ -88,7 +107,7 @@ function positiveInt(flag: string, v: string | undefined, min: number): number {
 }
 
 export function parseArgs(argv: string[]): ParsedArgs {
-  const a: ParsedArgs = { command: 'run', targets: [], only: [], force: [], dryRun: false, json: false, watch: false, watchHeavy: false, inProcess: false, verbose: false, yes: false, help: false };
+  const a: ParsedArgs = { command: 'run', targets: [], only: [], force: [], dryRun: false, json: false, watch: false, watchHeavy: false, inProcess: false, verbose: false, yes: false, help: false, serve: false, format: 'dot' };
   const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i];
@@ -115,10 +134,19 @@ export function parseArgs(argv: string[]): ParsedArgs {
       case '--in-process': a.inProcess = true; break;
       case '--verbose': a.verbose = true; break;
       case '--yes': a.yes = true; break;
+      case '--serve': a.serve = true; break;
+      case '--port': a.port = positiveInt('--port', value(), 0); break;
+      case '--host': a.host = value(); break;
+      case '--format': {
+        const f = value();
+        if (f !== 'dot' && f !== 'mermaid' && f !== 'json') throw new UsageError(`--format: expected dot, mermaid or json, got ${JSON.stringify(f)}`);
+        a.format = f;
+        break;
+      }
       case '-h': case '--help': a.help = true; break;
       default:
         if (arg.startsWith('-')) throw new UsageError(`unknown option ${arg} (see --help)`);
-        if (a.targets.length === 0 && a.command === 'run' && (arg === 'gc' || arg === 'worker')) a.command = arg;
+        if (a.targets.length === 0 && a.command === 'run' && (arg === 'gc' || arg === 'worker' || arg === 'serve' || arg === 'log' || arg === 'graph')) a.command = arg;
         else a.targets.push(arg);
     }
   }
@@ -128,6 +156,12 @@ export function parseArgs(argv: string[]): ParsedArgs {
     if (a.targets.length > 0) throw new UsageError(`worker: takes no targets (got ${a.targets.join(' ')}); the coordinator decides what to build`);
   }
   if (a.queue !== undefined && a.watch) throw new UsageError('--queue does not combine with --watch');
+  if (a.command === 'log' && a.targets.length !== 1) throw new UsageError(`log: expected one node id, got ${a.targets.length ? a.targets.join(' ') : 'none'}`);
+  if ((a.command === 'serve' || a.command === 'graph') && a.targets.length > 0) throw new UsageError(`${a.command}: takes no targets (it shows the whole graph); got ${a.targets.join(' ')}`);
+  if (a.port !== undefined && a.port > 65535) throw new UsageError(`--port: expected 0…65535, got ${a.port}`);
+  if ((a.port !== undefined || a.host !== undefined) && !a.serve && a.command !== 'serve') throw new UsageError('--port / --host only apply to serve or --serve');
+  if (a.serve && a.command !== 'run') throw new UsageError(`--serve applies to a build; for ${a.command} use: serve`);
+  if (a.serve && (a.dryRun || a.explain)) throw new UsageError('--serve needs a build (not --dry-run / --explain); to look without building use: serve');
   if (a.queue !== undefined && a.command === 'gc') throw new UsageError('--queue does not apply to gc');
   return a;
 }
@@ -206,6 +240,31 @@ async function cliMain(opts: CliOptions): Promise<number> {
       return 0;
     }
 
+    if (args.command === 'graph') {
+      const { graphCommand } = await import('../serve/commands.ts');
+      say(await graphCommand(graph, store, root, args.format));
+      return 0;
+    }
+    if (args.command === 'log') {
+      const id = args.targets[0];
+      if (!graph.nodes.has(id)) throw new UsageError(`log: no node ${id} (a node id, e.g. ${graph.order[0]})`);
+      const { logCommand } = await import('../serve/commands.ts');
+      const log = await logCommand(graph, store, root, id);
+      stdout.write(log.text);
+      return log.found ? 0 : 1;
+    }
+    if (args.command === 'serve') {
+      const { startServing } = await import('../serve/commands.ts');
+      const { followStore } = await import('../serve/start.ts');
+      const { hub, dashboard } = await startServing({ configFile, graph, store, root, host: args.host, port: args.port ?? DEFAULT_PORT, print: say });
+      const follower = followStore({ hub, configFile, load, store, root, warn: (m) => err(`warning: ${m}`) });
+      err('serving (read-only) until Ctrl-C');
+      await new Promise<void>((res) => (controller.signal.aborted ? res() : controller.signal.addEventListener('abort', () => res(), { once: true })));
+      await follower.close();
+      await dashboard.close();
+      return signals.exitCode() ?? 0;
+    }
+
     if (args.explain) {
       if (!graph.nodes.has(args.explain)) throw new UsageError(`--explain: no node ${args.explain}`);
       const plan = await planNodes(ctx, upstreamClosure(graph, [args.explain]));
@@ -249,6 +308,8 @@ async function cliMain(opts: CliOptions): Promise<number> {
       if (args.inProcess) err('warning: --in-process with --watch: code edits change keys but run the code loaded at start; restart to pick them up');
       const { startWatch } = await import('../run/watch.ts');
       const live = await loadLiveRenderer(stderr);
+      const serving = args.serve ? await (await import('../serve/commands.ts')).startServing({ configFile, graph, store, root, host: args.host, port: args.port ?? DEFAULT_PORT, print: say }) : null;
+      const { teeEvents } = await import('../serve/hub.ts');
       const handle = startWatch({
         configFile,
         load,
@@ -259,15 +320,24 @@ async function cliMain(opts: CliOptions): Promise<number> {
         pools,
         watchHeavy: args.watchHeavy,
         print: (l) => err(l),
-        events: (total) => createReporter({ total, stream: stderr, live, verbose: args.verbose }),
+        events: (total) => {
+          const reporter = createReporter({ total, stream: stderr, live, verbose: args.verbose });
+          return serving ? teeEvents(reporter, serving.hub.runEvents(total)) : reporter;
+        },
         afterRun: async () => {
           await local.flush();
         },
       });
       handle.on('run', (s) => say(args.json ? summaryJson(s) : summaryLine(s)));
+      if (serving) {
+        handle.on('planned', (g, plan) => serving.hub.setPlan(g, plan));
+        handle.on('run', (s) => serving.hub.runFinished(s));
+        handle.on('problem', (e) => serving.hub.setProblem(e.message));
+      }
       handle.on('idle', () => err('watch: waiting for changes (Ctrl-C to stop)'));
       await new Promise<void>((res) => controller.signal.addEventListener('abort', () => res(), { once: true }));
       await handle.close();
+      await serving?.dashboard.close();
       return signals.exitCode() ?? 0;
     }
 
@@ -275,6 +345,8 @@ async function cliMain(opts: CliOptions): Promise<number> {
     const dispatcher = args.queue && !args.dryRun ? await (await import('../distributed/dispatch.ts')).openDispatcher({ url: args.queue, store, root, command, warn: (m) => err(`warning: ${m}`) }) : null;
     const progressStream = args.json ? stderr : stdout;
     const reporter = createReporter({ total: ids.length, stream: progressStream, live: await loadLiveRenderer(progressStream), verbose: args.verbose });
+    const serving = args.serve ? await (await import('../serve/commands.ts')).startServing({ configFile, graph, store, root, host: args.host, port: args.port ?? DEFAULT_PORT, print: (l) => progressStream.write(`${l}\n`) }) : null;
+    const events = serving ? (await import('../serve/hub.ts')).teeEvents(reporter, serving.hub.runEvents(ids.length)) : reporter;
     const runner = makeRunner();
     let summary;
     try {
@@ -287,7 +359,7 @@ async function cliMain(opts: CliOptions): Promise<number> {
         pools,
         force,
         signal: controller.signal,
-        events: reporter,
+        events,
         remote: dispatcher?.build,
         holdBack: onlyIds ? (node) => (onlyIds!.has(node.id) ? null : `not selected by --only (build it with: ${command} ${node.id})`) : undefined,
       });
@@ -299,8 +371,19 @@ async function cliMain(opts: CliOptions): Promise<number> {
     }
     say(args.json ? summaryJson(summary) : summaryLine(summary));
     const interrupted = signals.exitCode();
-    if (interrupted !== null) return interrupted;
-    return summary.failed > 0 || summary.skipped > 0 ? 1 : 0;
+    if (interrupted !== null) {
+      await serving?.dashboard.close();
+      return interrupted;
+    }
+    const code = summary.failed > 0 || summary.skipped > 0 ? 1 : 0;
+    if (serving) {
+      // The run is over; the page stays up to look at results and logs.
+      serving.hub.runFinished(summary);
+      err(`dashboard: still serving ${serving.dashboard.url} (Ctrl-C to stop)`);
+      await new Promise<void>((res) => (controller.signal.aborted ? res() : controller.signal.addEventListener('abort', () => res(), { once: true })));
+      await serving.dashboard.close();
+    }
+    return code;
   } catch (e) {
     err(`error: ${(e as Error).message}`);
     return e instanceof UsageError ? 2 : 1;

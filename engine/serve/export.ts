@@ -35,7 +35,7 @@ export function graphJson(graph: Graph, plan: Map<string, Assessment>) {
   };
 }
 
-const dotString = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+const dotString = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
 
 export function graphDot(graph: Graph, plan: Map<string, Assessment>): string {
   const { groups, state } = grouped(graph, plan);

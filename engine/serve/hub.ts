@@ -105,10 +105,10 @@ export class Hub {
 
   /**
    * A new plan of (all of) `graph`. Nodes running now keep running; nodes built in this session
-   * whose key is still current stay 'built'; `running` (standalone serve) marks nodes another
-   * process is building.
+   * whose key is still current stay 'built'; `seen` (standalone serve) marks stale nodes another
+   * process is building (its lock) or whose last attempt at this key failed (its failure file).
    */
-  setPlan(graph: Graph, plan: Map<string, Assessment>, running: Map<string, string> = new Map()): void {
+  setPlan(graph: Graph, plan: Map<string, Assessment>, seen: Map<string, { state: 'running'; runner: string } | { state: 'failed'; error: string }> = new Map()): void {
     this.graph = graph;
     this.plan = plan;
     this.problem = null;
@@ -135,7 +135,8 @@ export class Hub {
         const built = this.builtKeys.has(id) && this.builtKeys.get(id) === a.key;
         view = { ...base, state: built ? 'built' : 'fresh', reasons: [], key: a.key, seconds: a.record!.wallSeconds };
       } else if (prev?.state === 'running' && this.run.active) view = { ...prev, ...base };
-      else if (running.has(id)) view = { ...base, state: 'running', reasons: a.reasons, key: a.key, runner: running.get(id), since: prev?.since ?? Date.now() };
+      else if (seen.get(id)?.state === 'running') view = { ...base, state: 'running', reasons: a.reasons, key: a.key, runner: (seen.get(id) as { runner: string }).runner, since: prev?.since ?? Date.now() };
+      else if (seen.get(id)?.state === 'failed') view = { ...base, state: 'failed', reasons: a.reasons, key: a.key, error: (seen.get(id) as { error: string }).error };
       else view = { ...base, state: 'stale', reasons: a.reasons, key: a.key };
       this.views.set(id, view);
     }

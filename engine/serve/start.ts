@@ -8,6 +8,7 @@ import { watch as chokidarWatch } from 'chokidar';
 import type { Graph } from '../key/graph.ts';
 import { clearCodeCache, codeInfo } from '../key/keys.ts';
 import { isStale, lockPath } from '../store/lock.ts';
+import { readFailure } from '../store/logs.ts';
 import { planNodes } from '../key/plan.ts';
 import type { Store } from '../types.ts';
 import { Hub } from './hub.ts';
@@ -48,16 +49,23 @@ export async function openDashboard(opts: OpenDashboardOptions): Promise<Dashboa
   return startDashboard({ ...opts, assets });
 }
 
-/** Plans every node of `graph` and marks stale nodes whose build lock another live process holds. */
+/**
+ * Plans every node of `graph`; a stale node whose build lock a live process holds is running there,
+ * and one whose last attempt at its current key failed is shown failed.
+ */
 export async function planAll(hub: Hub, graph: Graph, store: Store, root: string): Promise<void> {
   const plan = await planNodes({ store, root, graph, force: new Set() }, graph.order);
-  const running = new Map<string, string>();
+  const seen: Parameters<Hub['setPlan']>[2] = new Map();
   for (const a of plan.values()) {
     if (a.status !== 'stale' || !a.key) continue;
     const file = lockPath(root, a.key);
-    if (existsSync(file) && !isStale(file)) running.set(a.id, 'another process');
+    if (existsSync(file) && !isStale(file)) seen.set(a.id, { state: 'running', runner: 'another process' });
+    else {
+      const f = readFailure(root, a.stage, a.id);
+      if (f && f.key === a.key && !f.interrupted) seen.set(a.id, { state: 'failed', error: f.error });
+    }
   }
-  hub.setPlan(graph, plan, running);
+  hub.setPlan(graph, plan, seen);
 }
 
 export interface FollowOptions {

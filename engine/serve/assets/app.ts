@@ -24,7 +24,7 @@ const STATES: { state: NodeState; label: string }[] = [
 ];
 const SVG_NS = 'http://www.w3.org/2000/svg';
 // Groups larger than this start collapsed; the user's choice is kept for the session.
-const COLLAPSE_ABOVE = 6;
+const COLLAPSE_ABOVE = 4;
 const NODE_W = 210;
 const NODE_H = 40;
 const GROUP_W = 250;
@@ -45,7 +45,11 @@ const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getEleme
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: (Node | string | null | undefined)[]): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  for (const [k, v] of Object.entries(attrs)) {
+    // Through the CSSOM: the page's CSP forbids inline style attributes.
+    if (k === 'style') for (const decl of v.split(';')) { const [p, x] = decl.split(':'); if (p && x) e.style.setProperty(p.trim(), x.trim()); }
+    else e.setAttribute(k, v);
+  }
   for (const c of children) if (c != null) e.append(c);
   return e;
 }
@@ -87,7 +91,8 @@ function subtitle(n: NodeView): string {
     case 'running':
       return n.progress ? progressText(n.progress) : n.runner ? `running in ${n.runner}` : 'running…';
     case 'stale':
-      return n.reasons[0] ?? 'stale';
+      // "upstream X will be rebuilt" on every downstream node says little: the root cause is upstream.
+      return n.reasons.every((r) => r.startsWith('upstream ')) && n.reasons.length ? 'after its upstream' : n.reasons[0] ?? 'stale';
     case 'failed':
     case 'skipped':
       return n.error ?? n.state;
@@ -148,6 +153,7 @@ function renderGraph(): void {
     }
   }
   dagre.layout(g);
+  rendered = { groupsShown: groups };
   const root = $('graph') as unknown as SVGSVGElement;
   root.replaceChildren();
   const defs = svg('defs', {}, svg('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' }, svg('path', { d: 'M0,1 L9,5 L0,9 z', class: 'arrowhead' })));
@@ -168,7 +174,6 @@ function renderGraph(): void {
   }
   const size = g.graph() as { width?: number; height?: number };
   graphSize = { width: size.width ?? 0, height: size.height ?? 0 };
-  rendered = { groupsShown: groups };
   if (!fitted) fit();
   applyTransform();
 }
@@ -220,8 +225,8 @@ function clusterEl(group: string, ids: string[], box: { x: number; y: number; wi
   const y = box.y - box.height / 2;
   const c = counts(ids);
   const grp = svg('g', { class: 'cluster', 'data-cluster': group });
-  const label = svg('text', { class: 'cluster-label', x: x + 10, y: y + 15 }, `▾ ${group}`);
-  const summary = svg('text', { class: 'cluster-count', x: x + box.width - 10, y: y + 15, 'text-anchor': 'end' }, countLine(c, ids.length, true));
+  const label = svg('text', { class: 'cluster-label', x: x + 10, y: y + 15 }, svg('title', {}, 'collapse'), `▾ ${fitText(group, box.width - 30, 7)}`);
+  const summary = svg('text', { class: 'cluster-count', x: x + 10, y: y + box.height - 7 }, countLine(c, ids.length, true));
   grp.append(svg('rect', { class: 'cluster-box', x, y, width: box.width, height: box.height, rx: 10 }), label, summary);
   label.addEventListener('click', () => {
     collapsed.set(group, true);
@@ -537,10 +542,12 @@ function chartEl(c: Results['charts'][number]): SVGSVGElement {
   const y = (c.logY ? scaleLog() : scaleLinear()).domain(yd).range([H - m.b, m.t]).nice();
   const axes = svg('g', { class: 'axes' });
   for (const t of y.ticks(5)) {
-    axes.append(svg('line', { x1: m.l, x2: W - m.r, y1: y(t), y2: y(t), class: 'gridline' }), svg('text', { x: m.l - 6, y: y(t) + 4, 'text-anchor': 'end' }, y.tickFormat(5)(t)));
+    const label = y.tickFormat(5, '~g')(t);
+    if (!label) continue;
+    axes.append(svg('line', { x1: m.l, x2: W - m.r, y1: y(t), y2: y(t), class: 'gridline' }), svg('text', { x: m.l - 6, y: y(t) + 4, 'text-anchor': 'end' }, label));
   }
   for (const t of x.ticks(c.logX ? 4 : 6)) {
-    const label = x.tickFormat(c.logX ? 4 : 6)(t);
+    const label = x.tickFormat(c.logX ? 4 : 6, '~g')(t);
     if (!label) continue;
     axes.append(svg('line', { x1: x(t), x2: x(t), y1: H - m.b, y2: H - m.b + 4, class: 'tick' }), svg('text', { x: x(t), y: H - m.b + 16, 'text-anchor': 'middle' }, label));
   }
