@@ -28,7 +28,11 @@ export interface Serving {
 export async function startServing(opts: { configFile: string; graph: Graph; store: Store; root: string; host?: string; port?: number; print(line: string): void }): Promise<Serving> {
   const hub = new Hub(opts.configFile);
   await planAll(hub, opts.graph, opts.store, opts.root);
-  const dashboard = await openDashboard({ hub, store: opts.store, root: opts.root, host: opts.host, port: opts.port });
+  const dashboard = await openDashboard({ hub, store: opts.store, root: opts.root, host: opts.host, port: opts.port }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'EADDRINUSE') throw new Error(`--port ${opts.port}: address in use (another dashboard?); choose one with --port P, or --port 0 for any free port`);
+    if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND') throw new Error(`--host ${opts.host}: not an address of this machine`);
+    throw err;
+  });
   const host = opts.host ?? '127.0.0.1';
   if (!['127.0.0.1', '::1', 'localhost'].includes(host)) {
     opts.print(`warning: --host ${host}: the dashboard is reachable from other machines (read-only, but it shows params, code paths, logs and outputs)`);

@@ -441,6 +441,7 @@ let nodeLoad = 0;
 async function renderNodePage(id: string): Promise<void> {
   const page = $('node-view');
   const ticket = ++nodeLoad;
+  if (!page.querySelector(`[data-page-node="${CSS.escape(id)}"]`)) page.replaceChildren(el('p', { class: 'muted' }, `Loading ${id}…`));
   const res = await fetch(`/api/node?id=${encodeURIComponent(id)}`);
   if (ticket !== nodeLoad) return;
   if (!res.ok) {
@@ -453,7 +454,7 @@ async function renderNodePage(id: string): Promise<void> {
   const state = STATES.find((s) => s.state === n.state)!;
   const header = el(
     'div',
-    { class: 'node-head' },
+    { class: 'node-head', 'data-page-node': id },
     el('div', { class: 'crumbs' }, link('/', 'Graph'), ' / ', el('span', {}, n.group)),
     el('h1', {}, n.id),
     el('div', { class: 'meta-line' }, el('span', { class: `pill s-${n.state}`, 'data-state': n.state, id: 'node-state' }, state.label), el('span', {}, `stage ${n.stage}`), n.tags.filter((t) => t !== n.stage).length ? el('span', {}, `tags ${n.tags.filter((t) => t !== n.stage).join(', ')}`) : null, d.key ? el('span', {}, 'key ', code(d.key.slice(0, 16))) : null),
