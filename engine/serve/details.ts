@@ -1,6 +1,6 @@
 // What the dashboard shows about one node, the results page, and a node's log (also `pipeline.ts log NODE`).
 import { readFileSync } from 'node:fs';
-import { explainText } from '../cli/main.ts';
+import { explainText } from '../cli/plan-output.ts';
 import { upstreamClosure, type Graph } from '../key/graph.ts';
 import { readFailure, readRecordLog, type FailureRecord } from '../store/logs.ts';
 import { planNodes, readPointer, type Assessment } from '../key/plan.ts';
