@@ -47,6 +47,11 @@ test('logs: a success keeps its lines in the record, a failure in a failure file
     assert.not.ok(gc.out.includes(current!.log!.digest), gc.out);
     assert.match(gc.out, /would delete 0 records, 1 blobs/);
 
+    // a node the config no longer declares leaves its failure file to gc
+    sb.writeConfig({ count: { n: 3, delayMs: 0 } });
+    assert.match((await sb.cli(['gc', '--yes'])).out, /deleted failure log boom\/boom\.json/);
+    assert.is(readFailure(sb.root, 'boom', 'boom'), null);
+
     const missing = await sb.cli(['log', 'nosuch']);
     assert.is(missing.code, 2);
     assert.match(missing.err, /unknown target nosuch/);

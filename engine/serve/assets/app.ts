@@ -461,7 +461,7 @@ async function renderNodePage(id: string): Promise<void> {
   );
   const running = el('div', { id: 'node-progress', class: 'node-progress' });
   const why = section(
-    d.status === 'fresh' ? 'Up to date' : 'Why it is stale',
+    d.status === 'fresh' ? 'Up to date' : n.state === 'running' ? 'Why it is being built' : 'Why it is stale',
     d.reasons.length ? el('ul', { class: 'reasons' }, ...d.reasons.map((r) => el('li', {}, r))) : null,
     el('details', {}, el('summary', {}, 'explain (as --explain prints it)'), el('pre', { class: 'explain' }, d.explain)),
   );
