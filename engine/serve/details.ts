@@ -194,9 +194,9 @@ export async function results(env: DetailsEnv) {
   for (const [chart, byLine] of lines) {
     charts.get(chart)!.lines = [...byLine].map(([name, points]) => ({ name, points: points.sort((p, q) => p[0] - q[0]) }));
   }
-  const groups = new Map<string, { group: string; stage: string; nodes: number; counts: Record<string, number>; wallSeconds: number }>();
+  const groups = new Map<string, { group: string; first: string; stage: string; nodes: number; counts: Record<string, number>; wallSeconds: number }>();
   for (const v of env.hub.views.values()) {
-    const g = groups.get(v.group) ?? { group: v.group, stage: v.stage, nodes: 0, counts: {}, wallSeconds: 0 };
+    const g = groups.get(v.group) ?? { group: v.group, first: v.id, stage: v.stage, nodes: 0, counts: {}, wallSeconds: 0 };
     g.nodes++;
     g.counts[v.state] = (g.counts[v.state] ?? 0) + 1;
     g.wallSeconds += env.hub.records.get(v.id)?.wallSeconds ?? 0;

@@ -521,7 +521,7 @@ function updateNodeProgress(n: NodeView): void {
 interface Results {
   figures: { node: string; file: string; title: string; caption: string; section: string; key: string }[];
   charts: { chart: string; x: string; y: string; logX: boolean; logY: boolean; lines: { name: string; points: [number, number][] }[] }[];
-  groups: { group: string; stage: string; nodes: number; counts: Record<string, number>; wallSeconds: number }[];
+  groups: { group: string; first: string; stage: string; nodes: number; counts: Record<string, number>; wallSeconds: number }[];
 }
 
 const PALETTE = ['#2563eb', '#d97706', '#059669', '#db2777', '#7c3aed', '#0891b2', '#65a30d', '#dc2626', '#475569'];
@@ -584,11 +584,11 @@ async function renderResults(): Promise<void> {
   const stageTable = table(
     ['group', 'stage', 'nodes', 'state', 'wall time'],
     r.groups.map((g) => [
-      g.nodes > 1 ? g.group : link(nodeHref(g.group), g.group),
+      g.nodes > 1 ? g.group : link(nodeHref(g.first), g.first),
       g.stage,
       String(g.nodes),
       el('span', { class: 'pills' }, ...STATES.filter((s) => g.counts[s.state]).map((s) => el('span', { class: `pill s-${s.state}` }, `${g.counts[s.state]} ${s.label}`))),
-      seconds(g.wallSeconds) || '—',
+      g.wallSeconds > 0 ? seconds(g.wallSeconds) : '—',
     ]),
     'stages',
   );
