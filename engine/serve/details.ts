@@ -48,20 +48,21 @@ export async function nodeLog(env: { store: Store; root: string; graph: Graph; h
   const view = env.hub?.views.get(id);
   const live = env.hub?.liveLogs.get(id);
   if (live && view?.state === 'running') return { source: 'live', header: `${id}: running (live log)`, text: live.text() };
-  let shown: { record: BuildRecord; current: boolean } | null = null;
+  // current: true = its current build, false = an older one (stale now), null = its last build (not planned here).
+  let shown: { record: BuildRecord; current: boolean | null } | null = null;
   if (env.hub) shown = await shownRecord({ hub: env.hub, store: env.store, root: env.root }, id);
   else {
     const key = readPointer(env.root, stage, id);
     const rec = key ? await env.store.getRecord(stage, key) : null;
-    if (rec) shown = { record: rec, current: true };
+    if (rec) shown = { record: rec, current: null };
   }
   const failure = readFailure(env.root, stage, id);
   if (failure && (!shown || failure.startedAt > shown.record.startedAt)) return { source: 'failure', header: failureHeader(failure), text: failureText(failure) };
   if (shown) {
     const r = shown.record;
-    const header = `${id}: ${shown.current ? 'built' : 'previous build (stale now)'} ${r.startedAt} on ${r.host} in ${r.wallSeconds.toFixed(1)} s, key ${r.key.slice(0, 12)}`;
+    const header = `${id}: ${shown.current ? 'built' : shown.current === null ? 'last built' : 'previous build (stale now)'} ${r.startedAt} on ${r.host} in ${r.wallSeconds.toFixed(1)} s, key ${r.key.slice(0, 12)}`;
     const text = await readRecordLog(env.store, r);
-    return { source: shown.current ? 'record' : 'previous', header, text: text ?? '(this build kept no log: it predates stored logs, or its log blob is gone)\n' };
+    return { source: shown.current === false ? 'previous' : 'record', header, text: text ?? '(this build kept no log: it predates stored logs, or its log blob is gone)\n' };
   }
   if (live) return { source: 'live', header: `${id}: ${view?.state ?? 'log'} (this session)`, text: live.text() };
   return { source: 'none', header: `${id}: never built`, text: '' };

@@ -21,7 +21,7 @@ test('logs: a success keeps its lines in the record, a failure in a failure file
 
     const log = await sb.cli(['log', 'count']);
     assert.is(log.code, 0);
-    assert.match(log.out, /^# count: built \S+ on \S+ in [\d.]+ s, key [0-9a-f]{12}\n/);
+    assert.match(log.out, /^# count: last built \S+ on \S+ in [\d.]+ s, key [0-9a-f]{12}\n/);
     assert.match(log.out, /s  info  counting to 3\n/);
     assert.match(log.out, /s  warn  counted; writing count.json\n/);
 
