@@ -14,6 +14,7 @@ import type { ChainRun } from '../lib/sgld.ts';
 import { fromScale, toScale } from '../lib/sgld-params.ts';
 import { decodeTensors, encodeTensors } from '../lib/tensorfile.ts';
 import type { LlcJob, LlcJobResult, LlcJobSpec, ChainProgress } from './llc-chain.ts';
+import { deviceResources, grantedDevice, requestedDevice } from './device.ts';
 import { inputPath } from './inputs.ts';
 import { modelConfigSchema, taskConfigSchema } from './schemas.ts';
 import { WorkerPool } from './worker-pool.ts';
@@ -71,7 +72,9 @@ export const llcStage = defineStage({
   name: 'llc',
   module: import.meta.url,
   params: llcParams,
-  resources: (p) => ({ cpu: Math.max(1, Math.min(p.sampler.chains, os.availableParallelism())) }),
+  // On the CPU the chains run in parallel, one worker thread per core; on a GPU they take turns on
+  // the one device (a worker thread of their own, so the node's thread stays responsive).
+  resources: (p) => (requestedDevice() === 'gpu' ? deviceResources(1) : { cpu: Math.max(1, Math.min(p.sampler.chains, os.availableParallelism())) }),
   async run(ctx) {
     const { sampler, task, model } = ctx.params;
     const checkpointFile = inputPath('llc', ctx.inputs, 'checkpoint');
@@ -83,7 +86,7 @@ export const llcStage = defineStage({
       taskSetFile = path.join(inputPath('llc', ctx.inputs, 'tasks'), 'task-set.swt');
       if (!existsSync(taskSetFile)) throw new Error(`llc: task.M = ${task.M} but ${taskSetFile} is missing`);
     }
-    const spec: LlcJobSpec = { checkpointFile, taskSetFile, model, task, ...sampler };
+    const spec: LlcJobSpec = { checkpointFile, taskSetFile, model, task, ...sampler, device: grantedDevice(ctx.resources) };
     const workers = ctx.resources.cpu;
     const total = sampler.chains * (sampler.burnin + sampler.draws);
     const doneByChain = new Array<number>(sampler.chains).fill(0);
@@ -133,7 +136,7 @@ export const llcStage = defineStage({
       };
       await writeFile(path.join(ctx.outDir, 'llc.json'), JSON.stringify(result));
       ctx.log.info(`llc: step ${meta.step}: λ̂ = ${est.llcMean.toFixed(3)} ± ${est.llcStd.toFixed(3)} (${est.healthyChains}/${sampler.chains} chains)`);
-      return { healthyChains: est.healthyChains };
+      return { healthyChains: est.healthyChains, backend: L0Result.backend };
     } finally {
       ctx.signal.removeEventListener('abort', onAbort);
     }

@@ -11,6 +11,7 @@
 // comes from its own stream, the resumed run is byte-identical to an uninterrupted one.
 import { z } from 'zod';
 import { defineStage } from '../engine/stage.ts';
+import { deviceResources } from './device.ts';
 import { modelConfigSchema, taskConfigSchema } from './schemas.ts';
 
 const positiveInt = z.number().int().positive();
@@ -51,6 +52,6 @@ export const trainStage = defineStage({
   module: import.meta.url,
   params: trainParams,
   heavy: true,
-  resources: { cpu: 1 },
+  resources: () => deviceResources(1),
   run: async (ctx) => (await import('./train-run.ts')).train(ctx),
 });
