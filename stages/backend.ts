@@ -18,15 +18,25 @@ interface Selected {
 
 const selected = new Map<Device, Promise<Selected>>();
 
-/** Imports a module; returns null on success, else why it failed (one line). */
-async function importError(specifier: string): Promise<string | null> {
+/** Runs an import; returns null on success, else why it failed (one line). */
+async function importError(load: () => Promise<unknown>): Promise<string | null> {
   try {
-    await import(specifier);
+    await load();
     return null;
   } catch (err) {
     return (err as Error).message.split('\n')[0];
   }
 }
+
+// Every import is a literal, so a bundler (tools/gpu-bundle.ts) sees it. The tfjs-node packages
+// usually are not installed: `as string` keeps the type checker from resolving them.
+const load = {
+  tfjsNodeGpu: () => import('@tensorflow/tfjs-node-gpu' as string),
+  tfjsNode: () => import('@tensorflow/tfjs-node' as string),
+  wasm: () => import('@tensorflow/tfjs-backend-wasm'),
+  dawn: () => import('webgpu'),
+  tfjsWebgpu: () => import('@tensorflow/tfjs-backend-webgpu'),
+};
 
 async function trySetBackend(name: string): Promise<boolean> {
   try {
@@ -68,7 +78,7 @@ export function describeAdapter(info: AdapterLike['info']): string {
  */
 async function installDawn(): Promise<string> {
   const missingEnv = prepareGpuEnvironment();
-  const dawn = (await import('webgpu')) as unknown as Dawn;
+  const dawn = (await load.dawn()) as unknown as Dawn;
   Object.assign(globalThis, dawn.globals);
   const attempts: { flags: string[]; options: Record<string, unknown> }[] = [
     { flags: [], options: {} },
@@ -92,14 +102,14 @@ async function installDawn(): Promise<string> {
 
 async function selectGpu(): Promise<Selected> {
   const reasons: string[] = [];
-  const nodeGpu = await importError('@tensorflow/tfjs-node-gpu');
+  const nodeGpu = await importError(load.tfjsNodeGpu);
   if (nodeGpu === null && (await trySetBackend('tensorflow'))) return { name: 'tensorflow', description: 'tensorflow-gpu' };
   reasons.push(`@tensorflow/tfjs-node-gpu: ${nodeGpu ?? 'installed, but its backend did not initialise'}`);
   let adapter: string | null = null;
   let webgpuError: string | null = null;
   try {
     adapter = await installDawn();
-    webgpuError = await importError('@tensorflow/tfjs-backend-webgpu');
+    webgpuError = await importError(load.tfjsWebgpu);
   } catch (err) {
     webgpuError = (err as Error).message.split('\n')[0];
   }
@@ -112,8 +122,8 @@ async function selectGpu(): Promise<Selected> {
 }
 
 async function selectCpu(): Promise<Selected> {
-  if ((await importError('@tensorflow/tfjs-node')) === null && (await trySetBackend('tensorflow'))) return { name: 'tensorflow', description: 'tensorflow' };
-  if ((await importError('@tensorflow/tfjs-backend-wasm')) === null && (await trySetBackend('wasm'))) return { name: 'wasm', description: 'wasm' };
+  if ((await importError(load.tfjsNode)) === null && (await trySetBackend('tensorflow'))) return { name: 'tensorflow', description: 'tensorflow' };
+  if ((await importError(load.wasm)) === null && (await trySetBackend('wasm'))) return { name: 'wasm', description: 'wasm' };
   if (await trySetBackend('cpu')) return { name: 'cpu', description: 'cpu' };
   throw new Error('no TensorFlow.js backend could be initialised (tried tfjs-node, wasm, cpu)');
 }

@@ -1,8 +1,9 @@
 // The PyTorch oracle fixture (tools/oracle/model_oracle.py → test/fixtures/oracle.json), decoded:
-// shared by the parity tests on the CPU backends and on WebGPU.
-import { readFileSync } from 'node:fs';
+// shared by the parity tests on the CPU backends and on WebGPU, and by tools/gpu-check.ts.
 import type { ModelConfig } from '../../lib/model.ts';
 import type { TensorMap } from '../../lib/tensorfile.ts';
+// Imported rather than read from disk, so that a bundle of tools/gpu-check.ts carries it.
+import oracle from '../fixtures/oracle.json' with { type: 'json' };
 
 export interface OracleFixture {
   config: ModelConfig;
@@ -17,7 +18,7 @@ export interface OracleFixture {
   adam: { lr: number; steps: number; lossAfterEachStep: number[] };
 }
 
-export const fixture = JSON.parse(readFileSync(new URL('../fixtures/oracle.json', import.meta.url), 'utf8')) as OracleFixture;
+export const fixture = oracle as unknown as OracleFixture;
 
 /** base64 little-endian float32 → Float32Array. */
 export const f32 = (b64: string) => {
