@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs';
 import { PAPER_MODEL, Transformer, initParams, type ModelKernel } from '../lib/model.ts';
 import { rngStream } from '../lib/rng.ts';
 import { sampleBatch } from '../lib/tasks.ts';
-import { initBackend } from '../stages/backend.ts';
+import { initBackend } from '../lib/backend.ts';
 import { FLOP_PER_SEQUENCE, WORKLOADS, workloadStep } from './ml-workloads.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);

@@ -9,8 +9,8 @@ import { rngStream } from '../lib/rng.ts';
 import { sgldChain, ShuffledBatches, type ChainRun } from '../lib/sgld.ts';
 import { sampleBatch, type Batch, type TaskConfig } from '../lib/tasks.ts';
 import { decodeTensors } from '../lib/tensorfile.ts';
-import { initBackend } from './backend.ts';
-import type { Device } from './device.ts';
+import { initBackend } from '../lib/backend.ts';
+import type { Device } from '../lib/device.ts';
 
 export interface LlcJobSpec {
   checkpointFile: string;

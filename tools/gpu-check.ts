@@ -16,7 +16,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Transformer, readFloats } from '../lib/model.ts';
 import { Adam } from '../lib/optim.ts';
-import { initBackend } from '../stages/backend.ts';
+import { initBackend } from '../lib/backend.ts';
 import { FLOP_PER_SEQUENCE, WORKLOADS, workloadStep } from '../bench/ml-workloads.ts';
 import { relErr } from '../test/lib/compare.ts';
 import { f32, fixture as fx, oracleParams as params } from '../test/lib/oracle-fixture.ts';

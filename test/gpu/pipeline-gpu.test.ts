@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import YAML from 'yaml';
-import { openLocalStore } from '../../engine/store-local.ts';
+import { openLocalStore } from '../../engine/store/local.ts';
 import type { BlobDigest } from '../../engine/types.ts';
 import { mesaMissing, printSkipped } from '../support/gpu.ts';
 

@@ -10,7 +10,7 @@ import { Transformer, readFloats, type ModelKernel } from '../../lib/model.ts';
 import { Adam } from '../../lib/optim.ts';
 import { rngStream } from '../../lib/rng.ts';
 import { sgldChain } from '../../lib/sgld.ts';
-import { initBackend } from '../../stages/backend.ts';
+import { initBackend } from '../../lib/backend.ts';
 import { relErr } from '../lib/compare.ts';
 import { f32, fixture, oracleParams, oracleXs, oracleYs } from '../lib/oracle-fixture.ts';
 import { printSkipped, webgpuBackend } from '../support/gpu.ts';

@@ -3,7 +3,7 @@
 // Where those libraries are missing the GPU tests print SKIPPED; where they are present, a backend
 // that does not start is a failure, not a skip.
 import { existsSync } from 'node:fs';
-import { initBackend } from '../../stages/backend.ts';
+import { initBackend } from '../../lib/backend.ts';
 
 const LIB_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib'];
 const MESA_LIBS = ['libEGL_mesa.so.0', 'libGLESv2.so.2'];

@@ -1,5 +1,5 @@
 // Picks and initialises the TensorFlow.js backend for a device (notes on the device policy in
-// stages/device.ts):
+// lib/device.ts):
 //   gpu → tfjs-node-gpu, then WebGPU through Dawn (a hardware adapter, else Mesa's software OpenGL ES
 //         adapter); neither usable is an error, never a silent CPU run.
 //   cpu → tfjs-node if importable → wasm → pure-JS cpu.

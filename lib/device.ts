@@ -1,5 +1,5 @@
 // Which device the heavy stages compute on: read from DEVICE (the shell or .env), decided without
-// loading TensorFlow.js, because planning imports this module.
+// loading TensorFlow.js, because planning imports this module (lib/backend.ts does the loading).
 //
 //   DEVICE=gpu      train and llc nodes each request one unit of the engine's gpu pool and compute
 //                   on a GPU backend; a gpu pool of 0 (--gpus 0) is an error, and so is a machine
@@ -12,7 +12,6 @@ import { mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
-import type { Resources } from '../engine/types.ts';
 
 export type Device = 'gpu' | 'cpu';
 
@@ -28,8 +27,8 @@ export function requestedDevice(env: NodeJS.ProcessEnv = process.env): Device {
   throw new Error(`DEVICE must be 'gpu', 'cpu' or unset, got '${value}'`);
 }
 
-/** The device a node computes on, from what the scheduler granted it. */
-export function grantedDevice(resources: Required<Resources>): Device {
+/** The device a node computes on, from what the scheduler granted it (a stage's ctx.resources). */
+export function grantedDevice(resources: { gpu: number }): Device {
   return resources.gpu > 0 ? 'gpu' : 'cpu';
 }
 
@@ -38,7 +37,7 @@ export function grantedDevice(resources: Required<Resources>): Device {
  * (the main thread), which is also the last point at which the GPU environment can still reach
  * worker threads started later.
  */
-export function deviceResources(cpu: number): Resources {
+export function deviceResources(cpu: number): { cpu: number; gpu?: number } {
   if (requestedDevice() !== 'gpu') return { cpu };
   prepareGpuEnvironment();
   return { cpu, gpu: 1 };
