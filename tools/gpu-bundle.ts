@@ -71,10 +71,18 @@ export async function buildGpuBundle(outDir: string): Promise<BundleResult> {
   return { outDir, entry, files, totalBytes };
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+async function main(): Promise<void> {
   const outDir = path.resolve(process.argv[2] ?? path.join(REPO, 'dist'));
   const r = await buildGpuBundle(outDir);
   for (const f of r.files) console.log(`${(f.bytes / 2 ** 20).toFixed(1).padStart(6)} MiB  ${path.join(path.relative(process.cwd(), r.outDir) || '.', f.name)}`);
   console.log(`${(r.totalBytes / 2 ** 20).toFixed(1).padStart(6)} MiB  total (limit ${BUNDLE_LIMIT_BYTES / 2 ** 20} MiB)`);
   console.log(`run on the GPU machine: node ${path.relative(process.cwd(), r.entry)} [--out gpu-results.md]`);
+}
+
+// No top-level await: tests load this file through uvu's CommonJS hook.
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((err) => {
+    console.error(`gpu-bundle: ${(err as Error).message}`);
+    process.exit(1);
+  });
 }
