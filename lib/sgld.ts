@@ -6,15 +6,21 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from './rng.ts';
 import type { SgldHyper } from './sgld-params.ts';
 
+export interface SgldStep {
+  perPosition: Float32Array;
+  grads: tf.Tensor[];
+}
+
 /** A differentiable loss that owns its data (a fixed dataset cycled in minibatches, or a fresh stream). */
 export interface SgldTarget {
   variables: tf.Variable[];
   /**
    * Loss of minibatch `batchIndex` at the current variables: per position (a K-vector; K = 1 for a
    * scalar loss), and the gradients of its mean over positions, in `variables` order.
-   * The caller disposes the returned grads.
+   * The caller disposes the returned grads. May answer with a promise (GPU backends read
+   * results asynchronously).
    */
-  lossAndGrads(batchIndex: number): { perPosition: Float32Array; grads: tf.Tensor[] };
+  lossAndGrads(batchIndex: number): SgldStep | Promise<SgldStep>;
 }
 
 export interface SgldChainOptions extends SgldHyper {
@@ -58,13 +64,18 @@ function abortError(signal: AbortSignal): Error {
 }
 
 /** Loss of one step, then the update: what differs between the tensor and the flat-array chains. */
+interface ChainStep {
+  perPosition: Float32Array;
+  discard(): void;
+  update(): void;
+}
 interface ChainSteps {
-  lossAndGrads(t: number): { perPosition: Float32Array; discard(): void; update(): void };
+  lossAndGrads(t: number): ChainStep | Promise<ChainStep>;
   restore(): void;
 }
 
 /** The chain loop shared by both forms: losses, divergence detection, progress, restore of w*. */
-function runChain(opts: SgldChainOptions, steps: ChainSteps): ChainRun {
+async function runChain(opts: SgldChainOptions, steps: ChainSteps): Promise<ChainRun> {
   checkHyper(opts);
   const { burnin, draws, signal, onProgress } = opts;
   const progressEvery = opts.progressEvery ?? 100;
@@ -76,7 +87,7 @@ function runChain(opts: SgldChainOptions, steps: ChainSteps): ChainRun {
   try {
     for (let t = 0; t < total; t++) {
       if (signal?.aborted) throw abortError(signal);
-      const step = steps.lossAndGrads(t);
+      const step = await steps.lossAndGrads(t);
       const { perPosition } = step;
       if (t === 0) {
         K = perPosition.length;
@@ -115,15 +126,15 @@ function runChain(opts: SgldChainOptions, steps: ChainSteps): ChainRun {
  * same target can run the next chain. Never throws for a divergent chain: NaN/Inf is reported as
  * `failed` so the caller can drop it explicitly.
  */
-export function sgldChain(target: SgldTarget, opts: SgldChainOptions): ChainRun {
+export async function sgldChain(target: SgldTarget, opts: SgldChainOptions): Promise<ChainRun> {
   checkHyper(opts);
   const { eps, nbeta, gamma, noise } = opts;
   const vars = target.variables;
   const anchor = vars.map((v) => tf.keep(v.clone())); // w*: localisation centre and restore point
   const noiseStd = Math.sqrt(eps);
   return runChain(opts, {
-    lossAndGrads(t) {
-      const { perPosition, grads } = target.lossAndGrads(t);
+    async lossAndGrads(t) {
+      const { perPosition, grads } = await target.lossAndGrads(t);
       if (grads.length !== vars.length) {
         tf.dispose(grads);
         throw new Error(`sgld: target returned ${grads.length} grads for ${vars.length} variables`);
@@ -163,7 +174,7 @@ export interface FlatSgldTarget {
  * form (every operation is rounded to float32 in the same order as the tfjs ops there), as one
  * pass over each array instead of ≈ 8 tensor ops per parameter per step.
  */
-export function sgldChainFlat(target: FlatSgldTarget, opts: SgldChainOptions): ChainRun {
+export function sgldChainFlat(target: FlatSgldTarget, opts: SgldChainOptions): Promise<ChainRun> {
   checkHyper(opts);
   const { noise } = opts;
   const f = Math.fround;

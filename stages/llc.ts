@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { defineStage } from '../engine/index.ts';
 import { fromScale } from '../lib/sgld-params.ts';
+import { deviceResources, requestedDevice } from '../lib/device.ts';
 import { modelConfigSchema, taskConfigSchema } from './schemas.ts';
 
 const positiveInt = z.number().int().positive();
@@ -66,10 +67,11 @@ export const llcStage = defineStage({
   name: 'llc',
   module: import.meta.url,
   params: llcParams,
-  // One core per node, its chains one after another: a run has many llc nodes, so cores are kept busy
-  // by running nodes side by side — and a node can start on the one core a training segment leaves
-  // free (a multi-core request would wait for training to end).
-  resources: { cpu: 1 },
+  // CPU: one core per node, its chains one after another — a run has many llc nodes, so the cores
+  // stay busy with nodes side by side, and a node can start on the core a training segment leaves
+  // free (a multi-core request would wait for training to end). GPU: the chains take turns on the
+  // one device (a worker thread of their own, so the node's thread stays responsive).
+  resources: () => (requestedDevice() === 'gpu' ? deviceResources(1) : { cpu: 1 }),
   // Scheduling weight, in train's units: sequence-positions of all SGLD steps / 1e5.
   cost: (p) => (p.sampler.chains * (p.sampler.burnin + p.sampler.draws) * p.sampler.batchSize * p.task.K) / 1e5,
   // tasks: read only for a finite M (its task set); with M = 'inf' the data come from the prior.

@@ -18,6 +18,7 @@
 // the last one (no segmentEnd) also publishes metrics.jsonl, baselines.json and train.json.
 import { z } from 'zod';
 import { defineStage } from '../engine/index.ts';
+import { deviceResources } from '../lib/device.ts';
 import { checkpointGridSchema, modelConfigSchema, taskConfigSchema } from './schemas.ts';
 
 const positiveInt = z.number().int().positive();
@@ -61,7 +62,7 @@ export const trainStage = defineStage({
   module: import.meta.url,
   params: trainParams,
   heavy: true,
-  resources: { cpu: 1 },
+  resources: () => deviceResources(1),
   // Scheduling weight ≈ sequence-positions trained / 1e5 (an evaluate node counts 1). A segment counts
   // up to its end step (its start is in its input): an overestimate that only orders training first.
   cost: (p) => (p.batchSize * p.task.K * (p.segmentEnd ?? p.steps)) / 1e5,

@@ -9,6 +9,7 @@ import { removeTree, safeSegment } from '../store/fsutil.ts';
 import type { Fingerprint } from '../key/keys.ts';
 import { storeOutputs } from '../store/outputs.ts';
 import { writePointer } from '../key/plan.ts';
+import { clearFailure, LogCollector, storeLog } from '../store/logs.ts';
 import { AbortedError, type RunHooks, type StageRunner } from './runner.ts';
 import type { BuildRecord, NodeKey, Resources, Store, UpstreamBuild } from '../types.ts';
 
@@ -46,15 +47,19 @@ export async function buildNode(job: BuildJob, env: BuildEnv, hooks: RunHooks): 
   await fsp.mkdir(workDir, { recursive: true });
   const startedAt = new Date();
   const t0 = performance.now();
+  // Kept with the record; a failure's lines are kept by whoever reports it (the scheduler).
+  const log = new LogCollector();
+  const logged: RunHooks = { ...hooks, log: (level, msg) => (log.add(level, msg), hooks.log(level, msg)) };
   try {
     const result = await env.runner.run(
       { nodeId: job.nodeId, stage: job.stage, rawParams: job.rawParams, params: job.params, inputs: job.inputs, outDir, workDir, resources: job.resources, upstream: job.upstream },
-      hooks,
+      logged,
     );
     // A run that finished after an abort may have been cut short: never record it.
     if (hooks.signal.aborted) throw new AbortedError(job.nodeId);
     const { outputs, outputDigest } = await storeOutputs(env.store, outDir);
     if (hooks.signal.aborted) throw new AbortedError(job.nodeId);
+    const logEntry = await storeLog(env.store, env.root, log.text(), log.count);
     faultPoint('after-blobs');
     const record: BuildRecord = {
       formatVersion: job.fingerprint.formatVersion,
@@ -72,9 +77,11 @@ export async function buildNode(job: BuildJob, env: BuildEnv, hooks: RunHooks): 
       wallSeconds: (performance.now() - t0) / 1000,
       host: hostname(),
       meta: { ...(result ?? {}) },
+      log: logEntry,
     };
     await env.store.putRecord(record);
     await writePointer(env.root, job.stage.name, job.nodeId, job.key);
+    await clearFailure(env.root, job.stage.name, job.nodeId);
     await removeTree(workDir);
     return record;
   } finally {

@@ -120,6 +120,10 @@ test('two workers build every node exactly once, spread over both; long nodes ke
     assert.match(r.out, /FAILED bad: boom in bad \[on worker [^\]]+:\d+\]/);
     assert.match(r.out, /skipped after-bad: upstream bad failed/);
     assert.not.match(r.out, /stopped renewing/, 'no job was requeued');
+    // Logs travel: a worker's lines reach the coordinator live and are kept (the record's log, the failure file).
+    assert.match(r.out, /mid: concatenating 1 inputs/);
+    assert.match((await sb.cli(['log', 'mid'])).out, /info  concatenating 1 inputs\n/);
+    assert.match((await sb.cli(['log', 'bad'])).out, /^# bad: FAILED[\s\S]*error boom in bad \[on worker /);
 
     const runs = runsByLabel(sb.notes());
     assert.equal([...runs.keys()].sort(), ['bad', 'mid', 'side', 'sleepy0', 'sleepy1', 'src', 'top']);
