@@ -36,6 +36,16 @@ for (const n of summary.nodes.filter((n) => n.status === 'built')) byStage.set(n
 for (const [stage, secs] of byStage) {
   lines.push(`| ${stage} | ${secs.length} | ${secs.reduce((a, b) => a + b, 0).toFixed(1)} | ${Math.max(...secs).toFixed(1)} |`);
 }
+{
+  // How busy the cores were, and the training chain (the run's critical path: every other node hangs off it).
+  const built = summary.nodes.filter((n) => n.status === 'built');
+  const nodeSeconds = built.reduce((a, n) => a + (n.seconds ?? 0), 0);
+  lines.push('', `Node-seconds ${nodeSeconds.toFixed(0)} over ${summary.seconds.toFixed(0)} s of wall time: on average ${(nodeSeconds / summary.seconds).toFixed(2)} nodes running at once.`);
+  for (const n of summary.nodes.filter((n) => n.stage === 'train' && !/,to=\d+\]$/.test(n.id))) {
+    const segs = built.filter((m) => m.stage === 'train' && m.id.startsWith(n.id.slice(0, -1)));
+    if (segs.length > 1) lines.push(`${n.id}: ${segs.length} segments, ${segs.reduce((a, m) => a + (m.seconds ?? 0), 0).toFixed(0)} node-seconds in all (${segs.map((m) => (m.seconds ?? 0).toFixed(0)).join(' + ')}).`);
+  }
+}
 for (const n of summary.nodes.filter((n) => n.stage === 'stage-boundaries' && n.key)) {
   const record = await store.getRecord(n.stage, n.key as NodeKey);
   const blob = record && (await store.blobPath(record.outputs['stages.json'].digest));
