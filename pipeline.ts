@@ -14,7 +14,11 @@
 //   4. llc               the local learning coefficient λ̂(w_t) by SGLD at a log-spaced subset of checkpoints;
 //   5. stage-boundaries  plateaus and turning points of λ̂ against log t → developmental stages LR1, LR2, …;
 //   6. essential-dynamics  PCA of the outputs over training, smoothed, with osculating circles and cusps;
-//   7. figures           the paper's figures and an HTML report.
+//   7. mechanisms        per checkpoint: attention patterns, layer-norm and embedding statistics, the
+//                        Hessian (at the LLC checkpoints), ICL on scaled inputs, the validation
+//                        gradient; then essential dynamics of five fingerprints and a measured table
+//                        of what changes in each stage;
+//   8. figures           the paper's figures and an HTML report.
 // Plus the finite-M task-prior sweep (paper Figure 20) and the LLC calibration sweep (App. E.3).
 import { runCli } from './engine/cli.ts';
 import { fileRef, ref } from './engine/stage.ts';
@@ -36,10 +40,22 @@ import {
   figureTaskPriorStage,
   figuresIndexStage,
 } from './stages/figures.ts';
+import { attentionStage } from './stages/analysis/attention.ts';
+import { weightStatsStage } from './stages/analysis/weights.ts';
+import { hessianStage } from './stages/analysis/hessian.ts';
+import { iclStage } from './stages/analysis/icl.ts';
+import { gradientStage } from './stages/analysis/gradient.ts';
+import { edVariantsStage } from './stages/analysis/ed-variants.ts';
+import { figureAttentionStage } from './stages/figures/attention.ts';
+import { figureCollapseStage } from './stages/figures/collapse.ts';
+import { figureEdVariantsStage } from './stages/figures/ed-variants.ts';
+import { figureGeometryStage } from './stages/figures/geometry.ts';
+import { stageTableStage } from './stages/figures/stage-table.ts';
 
 type TrainSettings = Pick<Config['train'], 'steps' | 'batchSize' | 'lr' | 'checkpoints'>;
 
 const checkpointFile = (step: number) => `checkpoints/step-${String(step).padStart(8, '0')}.swt`;
+const momentsFile = (step: number) => `checkpoints/step-${String(step).padStart(8, '0')}.adam.swt`;
 
 /** The nearest training checkpoint to each step of `wanted`, without repeats. */
 function snapToCheckpoints(wanted: number[], available: number[]): number[] {
@@ -125,8 +141,47 @@ function declare(config: Config, configFile: string): NodeDecl[] {
       params: config.essentialDynamics,
       inputs: { evals: run.evalIds.map(ref) },
     });
-    return { label, dirName: `seed-${seed}_M-${M}`, seed, M, run, llcSteps, llcIds, stagesId, edId };
+    const mechanisms = config.analysis ? mechanismNodes(label, run, llcSteps, stagesId, edId, config.analysis) : undefined;
+    return { label, dirName: `seed-${seed}_M-${M}`, seed, M, run, llcSteps, llcIds, stagesId, edId, mechanisms };
   });
+
+  /**
+   * The mechanisms behind the stages: one analysis node per checkpoint and metric family (a new
+   * checkpoint or an edited metric recomputes only its own nodes), the Hessian at the LLC
+   * checkpoints, essential dynamics of five fingerprints, and the measured stage table.
+   */
+  function mechanismNodes(label: string, run: ReturnType<typeof trainRun>, llcSteps: number[], stagesId: string, edId: string, analysis: NonNullable<Config['analysis']>) {
+    const perCheckpoint = (name: string, stage: NodeDecl['stage'], params: object, steps: number[], withData = true) =>
+      steps.map((step) =>
+        add({
+          id: `${name}[${label},step=${step}]`,
+          stage,
+          params,
+          inputs: {
+            checkpoint: fileRef(run.trainId, checkpointFile(step)),
+            model: fileRef(run.trainId, 'model.json'),
+            ...(withData ? { tasks: ref(run.tasksId) } : {}),
+          },
+        }),
+      );
+    const attentionIds = perCheckpoint('attention', attentionStage, analysis.attention, run.steps);
+    const weightIds = perCheckpoint('weight-stats', weightStatsStage, {}, run.steps, false);
+    const hessianIds = perCheckpoint('hessian', hessianStage, analysis.hessian, llcSteps);
+    const iclIds = perCheckpoint('icl', iclStage, analysis.icl, run.steps);
+    const gradientIds = perCheckpoint('gradient', gradientStage, analysis.gradient, run.steps);
+    const edVariantsId = add({
+      id: `ed-variants[${label}]`,
+      stage: edVariantsStage,
+      params: analysis.edVariants,
+      inputs: {
+        checkpoints: run.steps.map((s) => fileRef(run.trainId, checkpointFile(s))),
+        moments: run.steps.map((s) => fileRef(run.trainId, momentsFile(s))),
+        gradients: gradientIds.map(ref),
+        evals: run.evalIds.map(ref),
+      },
+    });
+    return { attentionIds, weightIds, hessianIds, iclIds, gradientIds, edVariantsId, stagesId, edId };
+  }
 
   // LLC calibration: a grid of sampler settings on chosen checkpoints of the first run.
   const calibrationIds: string[] = [];
@@ -166,9 +221,23 @@ function declare(config: Config, configFile: string): NodeDecl[] {
         evals: r.run.evalIds.map(ref),
         stages: ref(r.stagesId),
         train: ref(r.run.trainId),
+        ...(r.mechanisms ? { icl: r.mechanisms.iclIds.map(ref) } : {}),
       }, `${figuresDir}/${r.dirName}`),
       figure(`figure-ed[${r.label}]`, figureEdStage, { label: r.label }, { ed: ref(r.edId), stages: ref(r.stagesId) }, `${figuresDir}/${r.dirName}`),
     ]),
+    ...runs.flatMap((r) => {
+      const m = r.mechanisms;
+      if (!m) return [];
+      const dir = `${figuresDir}/${r.dirName}`;
+      const stages = ref(r.stagesId);
+      return [
+        add({ id: `stage-table[${r.label}]`, stage: stageTableStage, params: { label: r.label }, inputs: { stages, evals: r.run.evalIds.map(ref), hessians: m.hessianIds.map(ref), weights: m.weightIds.map(ref), attention: m.attentionIds.map(ref) }, publishTo: dir, tags: ['figure'] }),
+        figure(`figure-geometry[${r.label}]`, figureGeometryStage, { label: r.label }, { hessians: m.hessianIds.map(ref), llcs: r.llcIds.map(ref), weights: m.weightIds.map(ref), evals: r.run.evalIds.map(ref), stages }, dir),
+        figure(`figure-collapse[${r.label}]`, figureCollapseStage, { label: r.label }, { weights: m.weightIds.map(ref), stages }, dir),
+        figure(`figure-attention[${r.label}]`, figureAttentionStage, { label: r.label }, { attention: m.attentionIds.map(ref), stages }, dir),
+        figure(`figure-ed-variants[${r.label}]`, figureEdVariantsStage, { label: r.label }, { ed: ref(m.edVariantsId), stages }, dir),
+      ];
+    }),
   ];
   if (taskPriorRuns.length > 0) {
     figureIds.push(

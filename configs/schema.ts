@@ -2,6 +2,11 @@
 // Every object is strict, so a misspelt key is an error that names its path, not a silent default.
 import { z } from 'zod';
 import { modelConfigSchema } from '../stages/schemas.ts';
+import { attentionParams } from '../stages/analysis/attention.ts';
+import { hessianParams } from '../stages/analysis/hessian.ts';
+import { iclParams } from '../stages/analysis/icl.ts';
+import { gradientParams } from '../stages/analysis/gradient.ts';
+import { edVariantsParams } from '../stages/analysis/ed-variants.ts';
 
 const positive = z.number().positive().finite();
 const positiveInt = z.number().int().positive();
@@ -102,8 +107,23 @@ export const configSchema = z.strictObject({
           nbeta: z.array(positive).min(1),
           gamma: z.array(z.number().nonnegative()).min(1),
           batchSize: z.array(positiveInt).min(1),
+          datasetSize: z.array(positiveInt).min(1),
         }).optional(),
       }),
+    })
+    .optional(),
+  /**
+   * Per-checkpoint mechanism analyses of the main runs (attention, weights, Hessian at the LLC
+   * checkpoints, ICL on scaled inputs, the gradient and the ED variants). Each block is that
+   * stage's params; omitted keys take the stage's defaults. Omit the section to skip them.
+   */
+  analysis: z
+    .strictObject({
+      attention: attentionParams.default(attentionParams.parse({})),
+      hessian: hessianParams.default(hessianParams.parse({})),
+      icl: iclParams.default(iclParams.parse({})),
+      gradient: gradientParams.default(gradientParams.parse({})),
+      edVariants: edVariantsParams.default(edVariantsParams.parse({})),
     })
     .optional(),
   figures: z.strictObject({

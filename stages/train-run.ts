@@ -13,7 +13,7 @@ import { sampleBatch, type Batch, type TaskConfig } from '../lib/tasks.ts';
 import { decodeTensors, encodeTensors, type TensorMap } from '../lib/tensorfile.ts';
 import { initBackend } from './backend.ts';
 import { inputPath } from './inputs.ts';
-import { checkpointName, type MetricsLine, type PredictorMse, type SetMetrics, type trainParams } from './train.ts';
+import { checkpointName, momentsName, type MetricsLine, type PredictorMse, type SetMetrics, type trainParams } from './train.ts';
 import { loadTasks, type TaskData } from './tasks.ts';
 
 const STATE_VERSION = 1;
@@ -97,6 +97,19 @@ function encodeState(state: TrainState, names: string[], shapes: number[][]): Ui
   return encodeTensors(tensors, { version: STATE_VERSION, nextStep: state.nextStep, adamStep: state.adam.t, metrics: state.metrics });
 }
 
+/** Adam's first and second moments, each flattened in canonical parameter order. */
+function encodeMoments(adam: Adam, step: number): Uint8Array {
+  const flat = (parts: Float32Array[]) => {
+    const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) (out.set(p, at), (at += p.length));
+    return out;
+  };
+  const m = flat(adam.m);
+  const v = flat(adam.v);
+  return encodeTensors({ m: { shape: [m.length], data: m }, v: { shape: [v.length], data: v } }, { step, adamStep: adam.t });
+}
+
 export async function train(ctx: RunContext<z.output<typeof trainParams>>) {
   const started = Date.now();
   const { model: modelCfg, task, steps, batchSize, lr, seed } = ctx.params;
@@ -139,6 +152,9 @@ export async function train(ctx: RunContext<z.output<typeof trainParams>>) {
       lastLoss = mean(perPosition);
       if (isCheckpoint.has(s)) {
         await writeAtomic(path.join(ckptDir, checkpointName(s)), encodeTensors(toMap(state.params), { step: s }));
+        // Adam's moments go in a file of their own, so the checkpoint files (and every node that reads
+        // only them) do not change; m-ED and v-ED read these.
+        await writeAtomic(path.join(ckptDir, momentsName(s)), encodeMoments(state.adam, s));
         state.metrics.push({ step: s, lr: lrNow, batchLoss: lastLoss, pretrain: setMetrics(model, sets.pretrain), true: setMetrics(model, sets.true) });
         state.nextStep = s + 1;
         await writeAtomic(stateFile, encodeState(state, names, dims));
@@ -155,6 +171,8 @@ export async function train(ctx: RunContext<z.output<typeof trainParams>>) {
   for (const s of grid) {
     if (!saved.has(checkpointName(s))) throw new Error(`train: checkpoint ${checkpointName(s)} missing from ${ckptDir}`);
     await copyFile(path.join(ckptDir, checkpointName(s)), path.join(outCkpt, checkpointName(s)));
+    if (!saved.has(momentsName(s))) throw new Error(`train: ${momentsName(s)} missing from ${ckptDir} (a work dir from before moments were saved: delete it to retrain)`);
+    await copyFile(path.join(ckptDir, momentsName(s)), path.join(outCkpt, momentsName(s)));
   }
   const write = (name: string, value: unknown) => writeFile(path.join(ctx.outDir, name), JSON.stringify(value, null, 2) + '\n');
   await writeFile(path.join(ctx.outDir, 'metrics.jsonl'), state.metrics.map((m) => JSON.stringify(m)).join('\n') + '\n');

@@ -108,8 +108,22 @@ export function lrFigure1Multiple(runs: RunCurves[], baselines: Baselines, o: Fi
     top.line(r.loss.x, r.loss.y, { color, width: 1.2 });
     bottom.line(r.llc.x, r.llc.y, { color, width: 1.2 });
   });
+  // With several seeds on a shared step grid: their mean ± 2 sd (the paper's errorbar = ('sd', 2)).
+  const band = (p: typeof top, series: Series[]) => {
+    if (series.length < 2 || !series.every((s) => s.x.length === series[0].x.length && s.x.every((x, j) => x === series[0].x[j]))) return false;
+    const stats = series[0].x.map((_, j) => {
+      const v = series.map((s) => s.y[j]);
+      const m = v.reduce((a, b) => a + b, 0) / v.length;
+      return [m, Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / (v.length - 1))];
+    });
+    p.band(series[0].x, stats.map(([m, sd]) => m - 2 * sd), stats.map(([m, sd]) => m + 2 * sd), BRIGHT.red, 0.15);
+    p.line(series[0].x, stats.map(([m]) => m), { color: BRIGHT.red, width: 1.6 });
+    return true;
+  };
+  const banded = [band(top, runs.map((r) => r.loss)), band(bottom, runs.map((r) => r.llc))].some(Boolean);
   fig.legend([
     ...runs.map((r, i) => ({ label: r.label, color: DEEP[i % DEEP.length], kind: 'line' as const })),
+    ...(banded ? [{ label: 'Mean ± 2 sd', color: BRIGHT.red, kind: 'line' as const }] : []),
     ...(baselines.zero !== undefined ? [refs.zero] : []),
     ...(baselines.ridge !== undefined ? [refs.ridge] : []),
   ]);
@@ -191,6 +205,11 @@ export interface PerPositionData {
   zeroPerPos: number[];
   ridgePerPos: number[];
   stages: StageSpan[];
+  /**
+   * The paper's panel (b): the ICL score (ℓ_K − ℓ_1)/g on inputs scaled by g, per g. When given it
+   * replaces the loss-relative-to-baselines panel.
+   */
+  scaledIcl?: { steps: number[]; scales: number[]; scores: number[][] };
 }
 
 /**
@@ -220,11 +239,20 @@ export function behavioural(d: PerPositionData, o: FigureOptions): string {
   }
   norm.line(d.steps, d.predNormPerPos.map((r) => r.reduce((a, b) => a + b, 0) / K), { color: BRIGHT.red, width: 1.8 });
   // Position k = 1 (no context) has zero = ridge: its ratio is undefined.
-  relative.hline(0, { color: '#666', dash: 'dotted', width: 1 });
-  relative.hline(1, { color: '#666', dash: 'dashed', width: 1 });
-  for (let k = 1; k < K; k++) {
-    const denom = d.zeroPerPos[k] - d.ridgePerPos[k];
-    relative.line(d.steps, d.lossPerPos.map((r) => (r[k] - d.ridgePerPos[k]) / denom), { color: kColors[k], width: 1 });
+  const scaled = d.scaledIcl;
+  const gColors = scaled ? sequential(scaled.scales.length, 'magma') : [];
+  if (scaled) {
+    relative.title = '(b) ICL score on scaled inputs';
+    relative.y = { kind: 'linear', label: `(ℓ${sub(K)} − ℓ${sub(1)})/g` };
+    relative.hline(0, { color: '#999', width: 0.8 });
+    scaled.scales.forEach((_, i) => relative.line(scaled.steps, scaled.scores.map((r) => r[i]), { color: gColors[i], width: 1.2 }));
+  } else {
+    relative.hline(0, { color: '#666', dash: 'dotted', width: 1 });
+    relative.hline(1, { color: '#666', dash: 'dashed', width: 1 });
+    for (let k = 1; k < K; k++) {
+      const denom = d.zeroPerPos[k] - d.ridgePerPos[k];
+      relative.line(d.steps, d.lossPerPos.map((r) => (r[k] - d.ridgePerPos[k]) / denom), { color: kColors[k], width: 1 });
+    }
   }
   const half = Math.max(1, Math.floor(K / 2));
   icl.hline(0, { color: '#999', width: 0.8 });
@@ -238,6 +266,7 @@ export function behavioural(d: PerPositionData, o: FigureOptions): string {
     ],
     'Position:',
   );
+  if (scaled) fig.legend(scaled.scales.map((g, i) => ({ label: `g = ${g}`, color: gColors[i], kind: 'line' as const })), 'xₖ ← g·xₖ:');
   fig.legend([
     { label: `I${sub(1)}:${sub(half)} = ℓ${sub(half)} − ℓ${sub(1)}`, color: DEEP[0], kind: 'line' },
     { label: `I${sub(half)}:${sub(K)} = ℓ${sub(K)} − ℓ${sub(half)}`, color: DEEP[1], kind: 'line' },

@@ -1,0 +1,39 @@
+// Stage 'hessian': curvature of the test loss at one checkpoint — the top eigenvalues of the
+// Hessian of the mean MSE (Lanczos) and its trace (Hutchinson), on the first `size` sequences of
+// the fixed pretraining evaluation set. Hessian-vector products are central differences of the
+// exact gradient (the fused kernel) with step h along the unit direction (lib/analysis/hessian.ts).
+//
+// Inputs: checkpoint (file), model (file: model.json), tasks (dir). Output: hessian.json.
+import { z } from 'zod';
+import { defineStage } from '../../engine/stage.ts';
+
+const positiveInt = z.number().int().positive();
+
+export const hessianParams = z.strictObject({
+  size: positiveInt.default(256),
+  /** Eigenvalues reported, largest first. */
+  top: positiveInt.default(3),
+  lanczosSteps: positiveInt.default(16),
+  /** Rademacher probes of the trace estimate. */
+  probes: positiveInt.default(8),
+  /** Finite-difference step in parameter space. */
+  h: z.number().positive().default(1e-3),
+  seed: z.number().int().nonnegative().default(0),
+});
+
+export interface HessianJson {
+  step: number;
+  loss: number;
+  top: number[];
+  trace: number;
+  traceStdErr: number;
+  size: number;
+  hvps: number;
+}
+
+export const hessianStage = defineStage({
+  name: 'hessian',
+  module: import.meta.url,
+  params: hessianParams,
+  run: async (ctx) => (await import('./hessian-run.ts')).run(ctx),
+});
