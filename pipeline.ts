@@ -189,13 +189,21 @@ function declare(config: Config, configFile: string): NodeDecl[] {
     const first = runs[0];
     const { sweep, ...overrides } = config.calibration.sampler;
     // Swept settings replace the main sampler's value; the rest is the main sampler with overrides.
-    const base: Record<string, unknown> = { ...config.llc.sampler, ...overrides };
-    for (const key of Object.keys(sweep ?? {})) delete base[key];
-    const points = expandSweep({ ...base, sweep });
-    for (const step of snapToCheckpoints(config.calibration.steps, first.run.steps)) {
-      for (const sampler of points) {
-        const id = `llc-calibration[${first.label},step=${step},${pointId(sweep ? pick(sampler, Object.keys(sweep)) : {})}]`;
-        calibrationIds.push(llcNode(id, first.run, first.M, step, sampler as Config['llc']['sampler']));
+    // A list of grids sweeps their union (e.g. ε, then n, then m, one at a time); a sampler that
+    // two grids share (the centre) is estimated once.
+    const grids = sweep === undefined ? [undefined] : Array.isArray(sweep) ? sweep : [sweep];
+    const seen = new Set<string>();
+    for (const grid of grids) {
+      const base: Record<string, unknown> = { ...config.llc.sampler, ...overrides };
+      for (const key of Object.keys(grid ?? {})) delete base[key];
+      for (const step of snapToCheckpoints(config.calibration.steps, first.run.steps)) {
+        for (const sampler of expandSweep({ ...base, sweep: grid })) {
+          const same = JSON.stringify([step, Object.entries(sampler).sort()]);
+          if (seen.has(same)) continue;
+          seen.add(same);
+          const id = `llc-calibration[${first.label},step=${step},${pointId(grid ? pick(sampler, Object.keys(grid)) : {})}]`;
+          calibrationIds.push(llcNode(id, first.run, first.M, step, sampler as Config['llc']['sampler']));
+        }
       }
     }
   }

@@ -38,6 +38,14 @@ const trainSettings = {
   checkpoints: checkpointGridSchema,
 };
 
+const calibrationGrid = sweepOf({
+  eps: z.array(positive).min(1),
+  nbeta: z.array(positive).min(1),
+  gamma: z.array(z.number().nonnegative()).min(1),
+  batchSize: z.array(positiveInt).min(1),
+  datasetSize: z.array(positiveInt).min(1),
+});
+
 export const samplerSchema = z.strictObject({
   eps: positive, // ε, SGLD step size
   nbeta: positive, // nβ, inverse temperature × n
@@ -102,13 +110,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       steps: z.array(nonNegativeInt).min(1),
       sampler: samplerSchema.partial().extend({
-        sweep: sweepOf({
-          eps: z.array(positive).min(1),
-          nbeta: z.array(positive).min(1),
-          gamma: z.array(z.number().nonnegative()).min(1),
-          batchSize: z.array(positiveInt).min(1),
-          datasetSize: z.array(positiveInt).min(1),
-        }).optional(),
+        /** One grid (every combination), or a list of grids whose union is swept (one setting at a time). */
+        sweep: z.union([calibrationGrid, z.array(calibrationGrid).min(1)]).optional(),
       }),
     })
     .optional(),
