@@ -393,7 +393,8 @@ export function edVariantsFigure(steps: number[], rows: EdVariantRow[], stages: 
     });
     const bars = grid[r][3];
     bars.x = { kind: 'linear', label: 'component', tickValues: row.explained.map((_, i) => ({ value: i + 1, label: `PC${i + 1}` })) };
-    bars.y = { kind: 'linear', label: 'explained var.' };
+    // Headroom for the printed values above the bars.
+    bars.y = { kind: 'linear', label: 'explained var.', domain: [0, Math.max(...row.explained) * 1.18] };
     bars.bars(row.explained.map((_, i) => i + 1), row.explained, DEEP[0], 0.7, row.explained.map((v) => v.toFixed(2)));
   });
   fig.legend(stageLegend(stages, colors), 'Stages:');

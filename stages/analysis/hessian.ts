@@ -1,7 +1,8 @@
 // Stage 'hessian': curvature of the test loss at one checkpoint — the top eigenvalues of the
 // Hessian of the mean MSE (Lanczos) and its trace (Hutchinson), on the first `size` sequences of
-// the fixed pretraining evaluation set. Hessian-vector products are central differences of the
-// exact gradient (the fused kernel) with step h along the unit direction (lib/analysis/hessian.ts).
+// the fixed pretraining evaluation set. Hessian-vector products are exact, by double
+// backpropagation (lib/analysis/hvp.ts); each costs about three gradients on the tfjs graph, so the
+// pipeline runs this stage on a coarse grid of checkpoints.
 //
 // Inputs: checkpoint (file), model (file: model.json), tasks (dir). Output: hessian.json.
 import { z } from 'zod';
@@ -16,8 +17,6 @@ export const hessianParams = z.strictObject({
   lanczosSteps: positiveInt.default(16),
   /** Rademacher probes of the trace estimate. */
   probes: positiveInt.default(8),
-  /** Finite-difference step in parameter space. */
-  h: z.number().positive().default(1e-3),
   seed: z.number().int().nonnegative().default(0),
 });
 
