@@ -166,7 +166,9 @@ function declare(config: Config, configFile: string): NodeDecl[] {
       );
     const attentionIds = perCheckpoint('attention', attentionStage, analysis.attention, run.steps);
     const weightIds = perCheckpoint('weight-stats', weightStatsStage, {}, run.steps, false);
-    const hessianIds = perCheckpoint('hessian', hessianStage, analysis.hessian, llcSteps);
+    const grid = analysis.hessianCheckpoints;
+    const hessianSteps = grid ? snapToCheckpoints([...checkpointSteps(config.train.steps, grid.logSpace, grid.linearSpace), run.steps.at(-1)!], run.steps) : llcSteps;
+    const hessianIds = perCheckpoint('hessian', hessianStage, analysis.hessian, hessianSteps);
     const iclIds = perCheckpoint('icl', iclStage, analysis.icl, run.steps);
     const gradientIds = perCheckpoint('gradient', gradientStage, analysis.gradient, run.steps);
     const edVariantsId = add({

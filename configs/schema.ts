@@ -127,6 +127,8 @@ export const configSchema = z.strictObject({
       icl: iclParams.default(iclParams.parse({})),
       gradient: gradientParams.default(gradientParams.parse({})),
       edVariants: edVariantsParams.default(edVariantsParams.parse({})),
+      /** Where the Hessian is computed: a log/linear grid snapped to checkpoints; default the LLC checkpoints. */
+      hessianCheckpoints: checkpointGridSchema.optional(),
     })
     .optional(),
   figures: z.strictObject({
