@@ -15,16 +15,16 @@
 //   5. stage-boundaries  plateaus and turning points of λ̂ against log t → developmental stages LR1, LR2, …;
 //   6. essential-dynamics  PCA of the outputs over training, smoothed, with osculating circles and cusps;
 //   7. mechanisms        per checkpoint: attention patterns, layer-norm and embedding statistics, the
-//                        Hessian (at the LLC checkpoints), ICL on scaled inputs, the validation
-//                        gradient; then essential dynamics of five fingerprints and a measured table
-//                        of what changes in each stage;
+//                        Hessian (on a coarse grid), ICL on scaled inputs, the validation gradient;
+//                        then essential dynamics of five fingerprints and a measured table of what
+//                        changes in each stage;
 //   8. figures           the paper's figures and an HTML report.
 // Plus the finite-M task-prior sweep (paper Figure 20) and the LLC calibration sweep (App. E.3).
-import { runCli } from './engine/cli.ts';
-import { fileRef, ref } from './engine/stage.ts';
-import { expandSweep, pointId } from './engine/sweep.ts';
-import type { NodeDecl } from './engine/types.ts';
-import { configSchema, type Config } from './configs/schema.ts';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { runCli } from './engine/cli/main.ts';
+import { expandSweep, fileRef, pointId, ref, type NodeDecl } from './engine/index.ts';
+import { calibrationSamplers, configSchema, type Config, type RegressionConfig } from './configs/schema.ts';
 import { checkpointSteps } from './lib/optim.ts';
 import { tasksStage } from './stages/tasks.ts';
 import { trainStage } from './stages/train.ts';
@@ -52,7 +52,7 @@ import { figureEdVariantsStage } from './stages/figures/ed-variants.ts';
 import { figureGeometryStage } from './stages/figures/geometry.ts';
 import { stageTableStage } from './stages/figures/stage-table.ts';
 
-type TrainSettings = Pick<Config['train'], 'steps' | 'batchSize' | 'lr' | 'checkpoints'>;
+type TrainSettings = Pick<RegressionConfig['train'], 'steps' | 'batchSize' | 'lr' | 'checkpoints'>;
 
 const checkpointFile = (step: number) => `checkpoints/step-${String(step).padStart(8, '0')}.swt`;
 const momentsFile = (step: number) => `checkpoints/step-${String(step).padStart(8, '0')}.adam.swt`;
@@ -63,7 +63,8 @@ function snapToCheckpoints(wanted: number[], available: number[]): number[] {
   return [...new Set(wanted.map(nearest))].sort((a, b) => a - b);
 }
 
-function declare(config: Config, configFile: string): NodeDecl[] {
+/** The in-context linear regression experiment. */
+function declareRegression(config: RegressionConfig, configFile: string): NodeDecl[] {
   const nodes: NodeDecl[] = [];
   const add = (node: NodeDecl) => (nodes.push(node), node.id);
   const { task, data } = config;
@@ -107,7 +108,7 @@ function declare(config: Config, configFile: string): NodeDecl[] {
     return { tasksId, trainId, steps, evalIds };
   }
 
-  function llcNode(id: string, run: ReturnType<typeof trainRun>, M: number | 'inf', step: number, sampler: Config['llc']['sampler']) {
+  function llcNode(id: string, run: ReturnType<typeof trainRun>, M: number | 'inf', step: number, sampler: object) {
     return add({
       id,
       stage: llcStage,
@@ -141,16 +142,16 @@ function declare(config: Config, configFile: string): NodeDecl[] {
       params: config.essentialDynamics,
       inputs: { evals: run.evalIds.map(ref) },
     });
-    const mechanisms = config.analysis ? mechanismNodes(label, run, llcSteps, stagesId, edId, config.analysis) : undefined;
+    const mechanisms = config.analysis ? mechanismNodes(label, run, llcSteps, config.analysis) : undefined;
     return { label, dirName: `seed-${seed}_M-${M}`, seed, M, run, llcSteps, llcIds, stagesId, edId, mechanisms };
   });
 
   /**
    * The mechanisms behind the stages: one analysis node per checkpoint and metric family (a new
-   * checkpoint or an edited metric recomputes only its own nodes), the Hessian at the LLC
-   * checkpoints, essential dynamics of five fingerprints, and the measured stage table.
+   * checkpoint or an edited metric recomputes only its own nodes), the Hessian on a coarse grid,
+   * and essential dynamics of five fingerprints.
    */
-  function mechanismNodes(label: string, run: ReturnType<typeof trainRun>, llcSteps: number[], stagesId: string, edId: string, analysis: NonNullable<Config['analysis']>) {
+  function mechanismNodes(label: string, run: ReturnType<typeof trainRun>, llcSteps: number[], analysis: NonNullable<RegressionConfig['analysis']>) {
     const perCheckpoint = (name: string, stage: NodeDecl['stage'], params: object, steps: number[], withData = true) =>
       steps.map((step) =>
         add({
@@ -164,10 +165,10 @@ function declare(config: Config, configFile: string): NodeDecl[] {
           },
         }),
       );
-    const attentionIds = perCheckpoint('attention', attentionStage, analysis.attention, run.steps);
-    const weightIds = perCheckpoint('weight-stats', weightStatsStage, {}, run.steps, false);
     const grid = analysis.hessianCheckpoints;
     const hessianSteps = grid ? snapToCheckpoints([...checkpointSteps(config.train.steps, grid.logSpace, grid.linearSpace), run.steps.at(-1)!], run.steps) : llcSteps;
+    const attentionIds = perCheckpoint('attention', attentionStage, analysis.attention, run.steps);
+    const weightIds = perCheckpoint('weight-stats', weightStatsStage, {}, run.steps, false);
     const hessianIds = perCheckpoint('hessian', hessianStage, analysis.hessian, hessianSteps);
     const iclIds = perCheckpoint('icl', iclStage, analysis.icl, run.steps);
     const gradientIds = perCheckpoint('gradient', gradientStage, analysis.gradient, run.steps);
@@ -182,30 +183,17 @@ function declare(config: Config, configFile: string): NodeDecl[] {
         evals: run.evalIds.map(ref),
       },
     });
-    return { attentionIds, weightIds, hessianIds, iclIds, gradientIds, edVariantsId, stagesId, edId };
+    return { attentionIds, weightIds, hessianIds, iclIds, gradientIds, edVariantsId };
   }
 
   // LLC calibration: a grid of sampler settings on chosen checkpoints of the first run.
   const calibrationIds: string[] = [];
   if (config.calibration) {
     const first = runs[0];
-    const { sweep, ...overrides } = config.calibration.sampler;
-    // Swept settings replace the main sampler's value; the rest is the main sampler with overrides.
-    // A list of grids sweeps their union (e.g. ε, then n, then m, one at a time); a sampler that
-    // two grids share (the centre) is estimated once.
-    const grids = sweep === undefined ? [undefined] : Array.isArray(sweep) ? sweep : [sweep];
-    const seen = new Set<string>();
-    for (const grid of grids) {
-      const base: Record<string, unknown> = { ...config.llc.sampler, ...overrides };
-      for (const key of Object.keys(grid ?? {})) delete base[key];
-      for (const step of snapToCheckpoints(config.calibration.steps, first.run.steps)) {
-        for (const sampler of expandSweep({ ...base, sweep: grid })) {
-          const same = JSON.stringify([step, Object.entries(sampler).sort()]);
-          if (seen.has(same)) continue;
-          seen.add(same);
-          const id = `llc-calibration[${first.label},step=${step},${pointId(grid ? pick(sampler, Object.keys(grid)) : {})}]`;
-          calibrationIds.push(llcNode(id, first.run, first.M, step, sampler as Config['llc']['sampler']));
-        }
+    const samplers = calibrationSamplers(config.llc.sampler, config.calibration.sampler);
+    for (const step of snapToCheckpoints(config.calibration.steps, first.run.steps)) {
+      for (const { label, sampler } of samplers) {
+        calibrationIds.push(llcNode(`llc-calibration[${first.label},step=${step},${label}]`, first.run, first.M, step, sampler));
       }
     }
   }
@@ -221,43 +209,31 @@ function declare(config: Config, configFile: string): NodeDecl[] {
   const style = config.figures;
   const figure = (id: string, stage: NodeDecl['stage'], params: object, inputs: NodeDecl['inputs'], dir = figuresDir) =>
     add({ id, stage, params: { ...params, style }, inputs, publishTo: dir, tags: ['figure'] });
-  const figureIds = [
-    figure('figure-lr', figureLrStage, { labels: runs.map((r) => r.label) }, {
-      train: runs.map((r) => ref(r.run.trainId)),
-      stages: runs.map((r) => ref(r.stagesId)),
-    }),
-    ...runs.flatMap((r) => [
-      figure(`figure-behaviour[${r.label}]`, figureBehaviourStage, { label: r.label }, {
-        evals: r.run.evalIds.map(ref),
-        stages: ref(r.stagesId),
-        train: ref(r.run.trainId),
-        ...(r.mechanisms ? { icl: r.mechanisms.iclIds.map(ref) } : {}),
-      }, `${figuresDir}/${r.dirName}`),
-      figure(`figure-ed[${r.label}]`, figureEdStage, { label: r.label }, { ed: ref(r.edId), stages: ref(r.stagesId) }, `${figuresDir}/${r.dirName}`),
-    ]),
-    ...runs.flatMap((r) => {
-      const m = r.mechanisms;
-      if (!m) return [];
-      const dir = `${figuresDir}/${r.dirName}`;
-      const stages = ref(r.stagesId);
-      return [
-        add({ id: `stage-table[${r.label}]`, stage: stageTableStage, params: { label: r.label }, inputs: { stages, evals: r.run.evalIds.map(ref), hessians: m.hessianIds.map(ref), weights: m.weightIds.map(ref), attention: m.attentionIds.map(ref) }, publishTo: dir, tags: ['figure'] }),
-        figure(`figure-geometry[${r.label}]`, figureGeometryStage, { label: r.label }, { hessians: m.hessianIds.map(ref), llcs: r.llcIds.map(ref), weights: m.weightIds.map(ref), evals: r.run.evalIds.map(ref), stages }, dir),
-        figure(`figure-collapse[${r.label}]`, figureCollapseStage, { label: r.label }, { weights: m.weightIds.map(ref), stages }, dir),
-        figure(`figure-attention[${r.label}]`, figureAttentionStage, { label: r.label }, { attention: m.attentionIds.map(ref), stages }, dir),
-        figure(`figure-ed-variants[${r.label}]`, figureEdVariantsStage, { label: r.label }, { ed: ref(m.edVariantsId), stages }, dir),
-      ];
-    }),
-  ];
+  figure('figure-lr', figureLrStage, { labels: runs.map((r) => r.label) }, {
+    train: runs.map((r) => ref(r.run.trainId)),
+    stages: runs.map((r) => ref(r.stagesId)),
+  });
+  for (const r of runs) {
+    const dir = `${figuresDir}/${r.dirName}`;
+    const m = r.mechanisms;
+    figure(`figure-behaviour[${r.label}]`, figureBehaviourStage, { label: r.label }, { evals: r.run.evalIds.map(ref), stages: ref(r.stagesId), train: ref(r.run.trainId), ...(m ? { icl: m.iclIds.map(ref) } : {}) }, dir);
+    figure(`figure-ed[${r.label}]`, figureEdStage, { label: r.label }, { ed: ref(r.edId), stages: ref(r.stagesId) }, dir);
+    if (!m) continue;
+    // The mechanisms: the measured stage table, then curvature, collapse, attention and ED variants.
+    const stages = ref(r.stagesId);
+    add({ id: `stage-table[${r.label}]`, stage: stageTableStage, params: { label: r.label }, inputs: { stages, evals: r.run.evalIds.map(ref), hessians: m.hessianIds.map(ref), weights: m.weightIds.map(ref), attention: m.attentionIds.map(ref) }, publishTo: dir, tags: ['figure'] });
+    figure(`figure-geometry[${r.label}]`, figureGeometryStage, { label: r.label }, { hessians: m.hessianIds.map(ref), llcs: r.llcIds.map(ref), weights: m.weightIds.map(ref), evals: r.run.evalIds.map(ref), stages }, dir);
+    figure(`figure-collapse[${r.label}]`, figureCollapseStage, { label: r.label }, { weights: m.weightIds.map(ref), stages }, dir);
+    figure(`figure-attention[${r.label}]`, figureAttentionStage, { label: r.label }, { attention: m.attentionIds.map(ref), stages }, dir);
+    figure(`figure-ed-variants[${r.label}]`, figureEdVariantsStage, { label: r.label }, { ed: ref(m.edVariantsId), stages }, dir);
+  }
   if (taskPriorRuns.length > 0) {
-    figureIds.push(
-      figure('figure-task-prior', figureTaskPriorStage, { M: taskPriorRuns.flatMap((r) => r.evalIds.map(() => r.M)) }, {
-        evals: taskPriorRuns.flatMap((r) => r.evalIds.map(ref)),
-      }),
-    );
+    figure('figure-task-prior', figureTaskPriorStage, { M: taskPriorRuns.flatMap((r) => r.evalIds.map(() => r.M)) }, {
+      evals: taskPriorRuns.flatMap((r) => r.evalIds.map(ref)),
+    });
   }
   if (calibrationIds.length > 0) {
-    figureIds.push(figure('figure-calibration', figureCalibrationStage, {}, { llcs: calibrationIds.map(ref) }));
+    figure('figure-calibration', figureCalibrationStage, {}, { llcs: calibrationIds.map(ref) });
   }
   add({
     id: 'figures-index',
@@ -266,20 +242,30 @@ function declare(config: Config, configFile: string): NodeDecl[] {
       stageLabels: runs.map((r) => r.label),
       provenance: { config: configFile },
     },
-    inputs: { figures: figureIds.map(ref), stages: runs.map((r) => ref(r.stagesId)) },
+    // Every figure node, whatever declared it: a new figure cannot be missing from the page.
+    inputs: { figures: nodes.filter((n) => n.tags?.includes('figure')).map((n) => ref(n.id)), stages: runs.map((r) => ref(r.stagesId)) },
     publishTo: figuresDir,
     tags: ['figure'],
   });
   return nodes;
 }
 
-function pick(o: Record<string, unknown>, keys: string[]) {
-  return Object.fromEntries(keys.map((k) => [k, o[k]]));
+/** The language-model experiment (configs/lm*.yaml): declared by the LM half of the project. */
+function declareLanguageModel(config: Extract<Config, { experiment: 'language-model' }>, configFile: string): NodeDecl[] {
+  throw new Error(`${configFile}: the language-model experiment has no pipeline yet (config ${JSON.stringify(config.description ?? '')})`);
 }
 
-await runCli({
-  argv: process.argv.slice(2),
+/** What the CLI needs: the config schema, and the nodes a validated config declares. */
+export const experiment = {
   configSchema,
-  declare: (config, configFile) => declare(config as Config, configFile),
   defaultConfig: 'configs/default.yaml',
-});
+  declare: (config: unknown, configFile: string): NodeDecl[] => {
+    const c = config as Config;
+    return c.experiment === 'language-model' ? declareLanguageModel(c, configFile) : declareRegression(c, configFile);
+  },
+};
+
+// Run as a program (not when a test imports `experiment`).
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  await runCli({ argv: process.argv.slice(2), ...experiment });
+}

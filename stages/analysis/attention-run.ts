@@ -1,18 +1,17 @@
 // The computation of stage 'attention' (declared in attention.ts).
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { z } from 'zod';
-import type { RunContext } from '../../engine/types.ts';
+import type { StageRun } from '../../engine/index.ts';
 import { ATTENTION_METRICS, attentionMetrics, leadingBlock } from '../../lib/analysis/attention.ts';
 import { Transformer } from '../../lib/model.ts';
-import { initBackend } from '../backend.ts';
-import type { AttentionJson, attentionParams } from './attention.ts';
+import { initBackend } from '../../lib/backend.ts';
+import type { AttentionJson, attentionStage } from './attention.ts';
 import { head, loadCheckpoint, loadRunTasks } from './load.ts';
 
-export async function run(ctx: RunContext<z.output<typeof attentionParams>>) {
+export const run: StageRun<typeof attentionStage> = async (ctx) => {
   const backend = await initBackend();
-  const ck = await loadCheckpoint('attention', ctx);
-  const data = await loadRunTasks('attention', ctx, ck.config);
+  const ck = await loadCheckpoint('attention', ctx.inputs);
+  const data = await loadRunTasks('attention', ctx.inputs.tasks, ck.config);
   const batch = head(data.evalPretrain, ctx.params.size);
   const model = new Transformer(ck.config, ck.tensors);
   try {

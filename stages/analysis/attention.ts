@@ -5,7 +5,7 @@
 //
 // Inputs: checkpoint (file), model (file: model.json), tasks (dir). Output: attention.json.
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
+import { defineStage } from '../../engine/index.ts';
 
 export const attentionParams = z.strictObject({
   /** Validation sequences the patterns are averaged over. */
@@ -26,5 +26,6 @@ export const attentionStage = defineStage({
   name: 'attention',
   module: import.meta.url,
   params: attentionParams,
-  run: async (ctx) => (await import('./attention-run.ts')).run(ctx),
+  inputs: { checkpoint: 'file', model: 'file', tasks: 'dir' },
+  run: new URL('./attention-run.ts', import.meta.url),
 });

@@ -10,10 +10,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
+import { defineStage } from '../../engine/index.ts';
 import { pca } from '../../lib/pca.ts';
 import { decodeTensors } from '../../lib/tensorfile.ts';
-import { inputList } from '../inputs.ts';
 
 const STAGE = 'ed-variants';
 
@@ -45,9 +44,10 @@ export const edVariantsStage = defineStage({
   name: STAGE,
   module: import.meta.url,
   params: edVariantsParams,
+  inputs: { checkpoints: 'file[]', moments: 'file[]', gradients: 'dir[]', evals: 'dir[]' },
   async run(ctx) {
-    const checkpoints = inputList(STAGE, ctx.inputs, 'checkpoints');
-    const lists = { moments: inputList(STAGE, ctx.inputs, 'moments'), gradients: inputList(STAGE, ctx.inputs, 'gradients'), evals: inputList(STAGE, ctx.inputs, 'evals') };
+    const checkpoints = ctx.inputs.checkpoints;
+    const lists = { moments: ctx.inputs.moments, gradients: ctx.inputs.gradients, evals: ctx.inputs.evals };
     for (const [name, list] of Object.entries(lists)) {
       if (list.length !== checkpoints.length) throw new Error(`${STAGE}: input '${name}' has ${list.length} entries, expected one per checkpoint (${checkpoints.length})`);
     }

@@ -4,7 +4,7 @@
 //
 // Inputs: checkpoint (file), model (file: model.json), tasks (dir). Output: gradient.swt.
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
+import { defineStage } from '../../engine/index.ts';
 
 export const gradientParams = z.strictObject({ size: z.number().int().positive().default(1024) });
 
@@ -12,5 +12,6 @@ export const gradientStage = defineStage({
   name: 'gradient',
   module: import.meta.url,
   params: gradientParams,
-  run: async (ctx) => (await import('./gradient-run.ts')).run(ctx),
+  inputs: { checkpoint: 'file', model: 'file', tasks: 'dir' },
+  run: new URL('./gradient-run.ts', import.meta.url),
 });

@@ -2,14 +2,14 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { z } from 'zod';
-import type { RunContext } from '../../engine/types.ts';
+import type { StageRun } from '../../engine/index.ts';
 import { hutchinsonTrace, lanczosTopEigenvalues, type Hvp } from '../../lib/analysis/hessian.ts';
 import { exactHvp } from '../../lib/analysis/hvp.ts';
-import { initBackend } from '../backend.ts';
+import { initBackend } from '../../lib/backend.ts';
 import { FusedTransformer } from '../../lib/kernels/fused-transformer.ts';
 import type { ModelConfig } from '../../lib/model.ts';
 import { rngStream } from '../../lib/rng.ts';
-import type { HessianJson, hessianParams } from './hessian.ts';
+import type { HessianJson, hessianParams, hessianStage } from './hessian.ts';
 import { head, loadCheckpoint, loadRunTasks, splitParams } from './load.ts';
 
 /** Lanczos top eigenvalues and the Hutchinson trace for one HVP operator; counts the products used. */
@@ -31,10 +31,10 @@ export function mseOperators(config: ModelConfig, shapes: { shape: number[] }[],
   return { lossAndGrad, grad: (w: ArrayLike<number>) => lossAndGrad(w).grads };
 }
 
-export async function run(ctx: RunContext<z.output<typeof hessianParams>>) {
+export const run: StageRun<typeof hessianStage> = async (ctx) => {
   const backend = await initBackend();
-  const ck = await loadCheckpoint('hessian', ctx);
-  const data = await loadRunTasks('hessian', ctx, ck.config);
+  const ck = await loadCheckpoint('hessian', ctx.inputs);
+  const data = await loadRunTasks('hessian', ctx.inputs.tasks, ck.config);
   const batch = head(data.evalPretrain, ctx.params.size);
   const exact = exactHvp(ck.config, ck.flat, Float32Array.from(batch.xs), Float32Array.from(batch.ys), batch.B);
   try {

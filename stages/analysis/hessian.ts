@@ -6,7 +6,7 @@
 //
 // Inputs: checkpoint (file), model (file: model.json), tasks (dir). Output: hessian.json.
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
+import { defineStage } from '../../engine/index.ts';
 
 const positiveInt = z.number().int().positive();
 
@@ -34,5 +34,6 @@ export const hessianStage = defineStage({
   name: 'hessian',
   module: import.meta.url,
   params: hessianParams,
-  run: async (ctx) => (await import('./hessian-run.ts')).run(ctx),
+  inputs: { checkpoint: 'file', model: 'file', tasks: 'dir' },
+  run: new URL('./hessian-run.ts', import.meta.url),
 });

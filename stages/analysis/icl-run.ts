@@ -1,19 +1,18 @@
 // The computation of stage 'icl' (declared in icl.ts).
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { z } from 'zod';
-import type { RunContext } from '../../engine/types.ts';
+import type { StageRun } from '../../engine/index.ts';
 import { iclScores, scaledIclScore, scaledInputs } from '../../lib/analysis/icl.ts';
 import { mseByPosition } from '../../lib/baselines.ts';
 import { Transformer, runInChunks } from '../../lib/model.ts';
-import { initBackend } from '../backend.ts';
-import type { IclJson, iclParams } from './icl.ts';
+import { initBackend } from '../../lib/backend.ts';
+import type { IclJson, iclStage } from './icl.ts';
 import { loadCheckpoint, loadRunTasks } from './load.ts';
 
-export async function run(ctx: RunContext<z.output<typeof iclParams>>) {
+export const run: StageRun<typeof iclStage> = async (ctx) => {
   const backend = await initBackend();
-  const ck = await loadCheckpoint('icl', ctx);
-  const data = await loadRunTasks('icl', ctx, ck.config);
+  const ck = await loadCheckpoint('icl', ctx.inputs);
+  const data = await loadRunTasks('icl', ctx.inputs.tasks, ck.config);
   const model = new Transformer(ck.config, ck.tensors);
   try {
     const { scales, size } = ctx.params;

@@ -4,7 +4,7 @@
 //
 // Inputs: checkpoint (file), model (file: model.json), tasks (dir). Output: icl.json.
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
+import { defineStage } from '../../engine/index.ts';
 
 export const iclParams = z.strictObject({
   size: z.number().int().positive().default(512),
@@ -27,5 +27,6 @@ export const iclStage = defineStage({
   name: 'icl',
   module: import.meta.url,
   params: iclParams,
-  run: async (ctx) => (await import('./icl-run.ts')).run(ctx),
+  inputs: { checkpoint: 'file', model: 'file', tasks: 'dir' },
+  run: new URL('./icl-run.ts', import.meta.url),
 });

@@ -1,10 +1,8 @@
 // Shared glue of the per-checkpoint analysis stages: read one checkpoint, its model config and the
 // run's fixed evaluation data, with errors that name the stage and the file.
 import { readFile } from 'node:fs/promises';
-import type { RunContext } from '../../engine/types.ts';
 import type { ModelConfig } from '../../lib/model.ts';
 import { decodeTensors, type TensorMap } from '../../lib/tensorfile.ts';
-import { inputPath } from '../inputs.ts';
 import { loadTasks, type TaskData } from '../tasks.ts';
 
 export interface LoadedCheckpoint {
@@ -16,9 +14,9 @@ export interface LoadedCheckpoint {
   shapes: { name: string; shape: number[] }[];
 }
 
-export async function loadCheckpoint(stage: string, ctx: RunContext<unknown>): Promise<LoadedCheckpoint> {
-  const file = inputPath(stage, ctx.inputs, 'checkpoint');
-  const modelFile = inputPath(stage, ctx.inputs, 'model');
+export async function loadCheckpoint(stage: string, inputs: { checkpoint: string; model: string }): Promise<LoadedCheckpoint> {
+  const file = inputs.checkpoint;
+  const modelFile = inputs.model;
   const { config, params: shapes } = JSON.parse(await readFile(modelFile, 'utf8')) as { config: ModelConfig; params: { name: string; shape: number[] }[] };
   const { tensors, meta } = decodeTensors(await readFile(file));
   if (typeof meta.step !== 'number') throw new Error(`${stage}: ${file}: meta.step missing (expected a train checkpoint)`);
@@ -34,8 +32,8 @@ export async function loadCheckpoint(stage: string, ctx: RunContext<unknown>): P
   return { step: meta.step, config, tensors, flat, shapes };
 }
 
-export async function loadRunTasks(stage: string, ctx: RunContext<unknown>, config: ModelConfig): Promise<TaskData> {
-  const data = await loadTasks(inputPath(stage, ctx.inputs, 'tasks'));
+export async function loadRunTasks(stage: string, tasksDir: string, config: ModelConfig): Promise<TaskData> {
+  const data = await loadTasks(tasksDir);
   if (config.D !== data.info.D || config.K !== data.info.K) {
     throw new Error(`${stage}: model has D=${config.D}, K=${config.K} but the tasks input has D=${data.info.D}, K=${data.info.K}`);
   }

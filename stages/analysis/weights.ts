@@ -6,7 +6,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
+import { defineStage } from '../../engine/index.ts';
 import { weightStats } from '../../lib/analysis/weights.ts';
 import { loadCheckpoint } from './load.ts';
 
@@ -14,8 +14,9 @@ export const weightStatsStage = defineStage({
   name: 'weight-stats',
   module: import.meta.url,
   params: z.strictObject({}),
+  inputs: { checkpoint: 'file', model: 'file' },
   async run(ctx) {
-    const ck = await loadCheckpoint('weight-stats', ctx);
+    const ck = await loadCheckpoint('weight-stats', ctx.inputs);
     await writeFile(path.join(ctx.outDir, 'weights.json'), JSON.stringify(weightStats(ck.config, ck.tensors, ck.step)) + '\n');
   },
 });

@@ -7,12 +7,12 @@
 // Outputs: attn-{entropy,variability,distance,self,prevToken,xTokens}.svg, attn-ids.svg, figures.json.
 import path from 'node:path';
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
+import { defineStage } from '../../engine/index.ts';
 import { ATTENTION_METRICS, METRIC_TITLES, type AttentionMetric } from '../../lib/analysis/attention.ts';
 import { attentionMovers } from '../../lib/analysis/stage-summary.ts';
-import { attentionGridFigure, attentionIdsFigure } from '../../lib/plots/mechanisms.ts';
+import { attentionGridFigure, attentionIdsFigure } from '../../lib/plots/attention-figures.ts';
 import type { AttentionJson } from '../analysis/attention.ts';
-import { MECHANISMS_SECTION, figureOptions, figureStyleSchema, inputList, inputPath, readJson, readStepJsons, writeFigures, xLimitsSchema, type StagesJson } from './common.ts';
+import { MECHANISMS_SECTION, figureOptions, figureStyleSchema, readJson, readStepJsons, writeFigures, xLimitsSchema, type StagesJson } from './common.ts';
 
 const STAGE = 'figure-attention';
 const headName = (l: number, h: number, type: string) => `b${l + 1}h${h + 1}${type}`;
@@ -21,11 +21,12 @@ export const figureAttentionStage = defineStage({
   name: STAGE,
   module: import.meta.url,
   params: z.strictObject({ label: z.string().default('run'), xLimits: xLimitsSchema, style: figureStyleSchema.default(figureStyleSchema.parse({})) }),
+  inputs: { attention: 'dir[]', stages: 'dir' },
   async run(ctx) {
     const { label, xLimits, style } = ctx.params;
-    const att = await readStepJsons<AttentionJson>(STAGE, inputList(STAGE, ctx.inputs, 'attention'), 'attention.json');
+    const att = await readStepJsons<AttentionJson>(STAGE, ctx.inputs.attention, 'attention.json');
     if (att.length < 2) throw new Error(`${STAGE}: need at least 2 attention inputs, got ${att.length}`);
-    const st = await readJson<StagesJson>(STAGE, path.join(inputPath(STAGE, ctx.inputs, 'stages'), 'stages.json'));
+    const st = await readJson<StagesJson>(STAGE, path.join(ctx.inputs.stages, 'stages.json'));
     const steps = att.map((a) => a.step);
     const { layers, heads, T } = att[0];
     const values = Object.fromEntries(ATTENTION_METRICS.map((m) => [m, att.map((a) => a.metrics[m])])) as Record<AttentionMetric, number[][][][]>;

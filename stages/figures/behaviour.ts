@@ -14,10 +14,10 @@
 //          figures.json.
 import path from 'node:path';
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
-import { behavioural, behaviouralDetail } from '../../lib/plots/training-figures.ts';
+import { defineStage } from '../../engine/index.ts';
+import { behavioural, behaviouralDetail } from '../../lib/plots/behaviour-figures.ts';
 import type { IclJson } from '../analysis/icl.ts';
-import { figureOptions, figureStyleSchema, inputList, inputPath, readEvals, readJson, readStepJsons, writeFigures, xLimitsSchema, type BaselinesJson, type StagesJson } from './common.ts';
+import { figureOptions, figureStyleSchema, readEvals, readJson, readStepJsons, writeFigures, xLimitsSchema, type BaselinesJson, type StagesJson } from './common.ts';
 
 const STAGE = 'figure-behaviour';
 
@@ -32,16 +32,17 @@ export const figureBehaviourStage = defineStage({
   name: STAGE,
   module: import.meta.url,
   params: figureBehaviourParams,
+  // icl: optional scaled-input ICL scores (icl nodes) for panel (b), the paper's version of it.
+  inputs: { evals: 'dir[]', stages: 'dir', train: 'dir', icl: 'dir[]?' },
   async run(ctx) {
     const { label, fitSigma, xLimits, style } = ctx.params;
-    const evals = await readEvals(STAGE, inputList(STAGE, ctx.inputs, 'evals'));
+    const evals = await readEvals(STAGE, ctx.inputs.evals);
     if (evals.length < 3) throw new Error(`${STAGE}: need at least 3 evaluate inputs for slopes, got ${evals.length}`);
-    const st = await readJson<StagesJson>(STAGE, path.join(inputPath(STAGE, ctx.inputs, 'stages'), 'stages.json'));
-    const baselines = await readJson<BaselinesJson>(STAGE, path.join(inputPath(STAGE, ctx.inputs, 'train'), 'baselines.json'));
+    const st = await readJson<StagesJson>(STAGE, path.join(ctx.inputs.stages, 'stages.json'));
+    const baselines = await readJson<BaselinesJson>(STAGE, path.join(ctx.inputs.train, 'baselines.json'));
     if (st.steps.length < 3) throw new Error(`${STAGE}: stages.json has ${st.steps.length} LLC points, need at least 3 for slopes`);
     const steps = evals.map((e) => e.step);
-    // Optional: scaled-input ICL scores (icl nodes) for panel (b), the paper's version of it.
-    const icl = await readStepJsons<IclJson>(STAGE, inputList(STAGE, ctx.inputs, 'icl', { optional: true }), 'icl.json');
+    const icl = await readStepJsons<IclJson>(STAGE, ctx.inputs.icl, 'icl.json');
     const finalScores = icl.at(-1)?.scaledScore ?? [];
     const detail = behaviouralDetail(
       {
@@ -81,7 +82,7 @@ export const figureBehaviourStage = defineStage({
         title: `Per-position behaviour (${label})`,
         caption:
           icl.length > 0
-            ? `(a) Mean squared prediction E[ŷₖ²] per context position k, mean in red: LR1 pulls predictions toward 0. (b) ICL score (ℓ_K − ℓ_1)/g on ${'inputs'} scaled by g ∈ {${icl[0].scales.join(', ')}} (labels recomputed with the same task): at the last checkpoint ${icl[0].scales.map((g, i) => `g=${g}: ${finalScores[i].toFixed(2)}`).join(', ')} — a score that stays negative for large g means the in-context algorithm extrapolates beyond the training input scale. (c) ICL scores: loss differences between context positions.`
+            ? `(a) Mean squared prediction E[ŷₖ²] per context position k, mean in red: LR1 pulls predictions toward 0. (b) ICL score (ℓ_K − ℓ_1)/g on inputs scaled by g ∈ {${icl[0].scales.join(', ')}} (labels recomputed with the same task): at the last checkpoint ${icl[0].scales.map((g, i) => `g=${g}: ${finalScores[i].toFixed(2)}`).join(', ')}; a score that stays negative for large g means the in-context algorithm extrapolates beyond the training input scale. (c) ICL scores: loss differences between context positions.`
             : '(a) Mean squared prediction E[ŷₖ²] per context position k, mean in red: LR1 pulls predictions toward 0. (b) Excess loss over ridge relative to the zero predictor: 1 = no better than predicting 0, 0 = Bayes optimal. (c) ICL scores: loss differences between context positions.',
         svg: perPosition,
       },

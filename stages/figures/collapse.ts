@@ -7,10 +7,10 @@
 // Outputs: LN-collapse.svg, LN-collapse-detail.svg, unembed-collapse.svg, embed-collapse.svg, figures.json.
 import path from 'node:path';
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
+import { defineStage } from '../../engine/index.ts';
 import type { WeightStats } from '../../lib/analysis/weights.ts';
-import { embedCollapseFigure, lnCollapseDetailFigure, lnCollapseFigure, unembedCollapseFigure, type LayerNormSeries } from '../../lib/plots/mechanisms.ts';
-import { MECHANISMS_SECTION, figureOptions, figureStyleSchema, inputList, inputPath, readJson, readStepJsons, writeFigures, xLimitsSchema, type StagesJson } from './common.ts';
+import { embedCollapseFigure, lnCollapseDetailFigure, lnCollapseFigure, unembedCollapseFigure, type LayerNormSeries } from '../../lib/plots/collapse-figures.ts';
+import { MECHANISMS_SECTION, figureOptions, figureStyleSchema, readJson, readStepJsons, writeFigures, xLimitsSchema, type StagesJson } from './common.ts';
 
 const STAGE = 'figure-collapse';
 const pct = (v: number) => `${(100 * v).toFixed(0)}%`;
@@ -20,11 +20,12 @@ export const figureCollapseStage = defineStage({
   name: STAGE,
   module: import.meta.url,
   params: z.strictObject({ label: z.string().default('run'), xLimits: xLimitsSchema, style: figureStyleSchema.default(figureStyleSchema.parse({})) }),
+  inputs: { weights: 'dir[]', stages: 'dir' },
   async run(ctx) {
     const { label, xLimits, style } = ctx.params;
-    const w = await readStepJsons<WeightStats>(STAGE, inputList(STAGE, ctx.inputs, 'weights'), 'weights.json');
+    const w = await readStepJsons<WeightStats>(STAGE, ctx.inputs.weights, 'weights.json');
     if (w.length < 2) throw new Error(`${STAGE}: need at least 2 weight-stats inputs, got ${w.length}`);
-    const st = await readJson<StagesJson>(STAGE, path.join(inputPath(STAGE, ctx.inputs, 'stages'), 'stages.json'));
+    const st = await readJson<StagesJson>(STAGE, path.join(ctx.inputs.stages, 'stages.json'));
     const steps = w.map((x) => x.step);
     const first = w[0];
     const last = w.at(-1)!;

@@ -5,10 +5,10 @@
 // Params: label, style. Outputs: ED-variants.svg, figures.json.
 import path from 'node:path';
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
-import { edVariantsFigure } from '../../lib/plots/mechanisms.ts';
+import { defineStage } from '../../engine/index.ts';
+import { edVariantsFigure } from '../../lib/plots/ed-variants-figure.ts';
 import type { EdVariantsJson } from '../analysis/ed-variants.ts';
-import { MECHANISMS_SECTION, figureOptions, figureStyleSchema, inputPath, readJson, writeFigures, type StagesJson } from './common.ts';
+import { MECHANISMS_SECTION, figureOptions, figureStyleSchema, readJson, writeFigures, type StagesJson } from './common.ts';
 
 const STAGE = 'figure-ed-variants';
 const TITLES = { f: '(a) f-ED: outputs', w: '(b) w-ED: weights', g: '(c) g-ED: gradient', m: '(d) m-ED: Adam m', v: '(e) v-ED: Adam v' };
@@ -17,10 +17,11 @@ export const figureEdVariantsStage = defineStage({
   name: STAGE,
   module: import.meta.url,
   params: z.strictObject({ label: z.string().default('run'), style: figureStyleSchema.default(figureStyleSchema.parse({})) }),
+  inputs: { ed: 'dir', stages: 'dir' },
   async run(ctx) {
     const { label, style } = ctx.params;
-    const ed = await readJson<EdVariantsJson>(STAGE, path.join(inputPath(STAGE, ctx.inputs, 'ed'), 'ed-variants.json'));
-    const st = await readJson<StagesJson>(STAGE, path.join(inputPath(STAGE, ctx.inputs, 'stages'), 'stages.json'));
+    const ed = await readJson<EdVariantsJson>(STAGE, path.join(ctx.inputs.ed, 'ed-variants.json'));
+    const st = await readJson<StagesJson>(STAGE, path.join(ctx.inputs.stages, 'stages.json'));
     const rows = ed.variants.map((v) => ({ title: TITLES[v.name], projections: v.projections, explained: v.explainedVarianceRatio }));
     const summary = ed.variants.map((v) => `${v.name} (${v.features.toLocaleString('en')} features) PC1 ${v.explainedVarianceRatio[0].toFixed(2)}, PC1–3 ${v.explainedVarianceRatio.slice(0, 3).reduce((a, b) => a + b, 0).toFixed(2)}`).join('; ');
     await writeFigures(ctx.outDir, [

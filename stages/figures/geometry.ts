@@ -10,13 +10,14 @@
 // Outputs: geometric.svg, hessian.svg, LN-collapse-and-hessian.svg, icl-scores.svg, llc-vs-loss.svg, figures.json.
 import path from 'node:path';
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
+import { defineStage } from '../../engine/index.ts';
 import { iclScores } from '../../lib/analysis/icl.ts';
 import { changeOver, valueAt } from '../../lib/analysis/stage-summary.ts';
 import type { WeightStats } from '../../lib/analysis/weights.ts';
-import { geometricFigure, hessianFigure, iclScoresFigure, lnCollapseAndHessianFigure, llcVsLossFigure, type HessianSeries } from '../../lib/plots/mechanisms.ts';
+import { geometricFigure, hessianFigure, iclScoresFigure, lnCollapseAndHessianFigure, llcVsLossFigure } from '../../lib/plots/geometry-figures.ts';
+import type { HessianSeries } from '../../lib/plots/mechanism-panels.ts';
 import type { HessianJson } from '../analysis/hessian.ts';
-import { MECHANISMS_SECTION, figureOptions, figureStyleSchema, inputList, inputPath, readEvals, readJson, readStepJsons, writeFigures, xLimitsSchema, type StagesJson } from './common.ts';
+import { MECHANISMS_SECTION, figureOptions, figureStyleSchema, readEvals, readJson, readStepJsons, writeFigures, xLimitsSchema, type StagesJson } from './common.ts';
 
 const STAGE = 'figure-geometry';
 const g3 = (v: number | null) => (v === null ? '–' : Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3));
@@ -30,13 +31,14 @@ export const figureGeometryStage = defineStage({
     xLimits: xLimitsSchema,
     style: figureStyleSchema.default(figureStyleSchema.parse({})),
   }),
+  inputs: { hessians: 'dir[]', llcs: 'dir[]', weights: 'dir[]', evals: 'dir[]', stages: 'dir' },
   async run(ctx) {
     const { label, xLimits, style } = ctx.params;
-    const hess = await readStepJsons<HessianJson>(STAGE, inputList(STAGE, ctx.inputs, 'hessians'), 'hessian.json');
-    const llcs = await readStepJsons<{ step: number; llcMean: number | null; llcPerPos: number[] | null }>(STAGE, inputList(STAGE, ctx.inputs, 'llcs'), 'llc.json');
-    const weights = await readStepJsons<WeightStats>(STAGE, inputList(STAGE, ctx.inputs, 'weights'), 'weights.json');
-    const evals = await readEvals(STAGE, inputList(STAGE, ctx.inputs, 'evals'));
-    const st = await readJson<StagesJson>(STAGE, path.join(inputPath(STAGE, ctx.inputs, 'stages'), 'stages.json'));
+    const hess = await readStepJsons<HessianJson>(STAGE, ctx.inputs.hessians, 'hessian.json');
+    const llcs = await readStepJsons<{ step: number; llcMean: number | null; llcPerPos: number[] | null }>(STAGE, ctx.inputs.llcs, 'llc.json');
+    const weights = await readStepJsons<WeightStats>(STAGE, ctx.inputs.weights, 'weights.json');
+    const evals = await readEvals(STAGE, ctx.inputs.evals);
+    const st = await readJson<StagesJson>(STAGE, path.join(ctx.inputs.stages, 'stages.json'));
     if (hess.length === 0 || evals.length < 2) throw new Error(`${STAGE}: need hessian inputs and at least 2 evaluate inputs`);
     const h: HessianSeries = { steps: hess.map((x) => x.step), top: hess.map((x) => x.top), trace: hess.map((x) => x.trace) };
     const topSeries = { steps: h.steps, values: h.top.map((t) => t[0]) };

@@ -8,13 +8,13 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
+import { defineStage } from '../../engine/index.ts';
 import { ATTENTION_METRICS, METRIC_TITLES, type AttentionMetric } from '../../lib/analysis/attention.ts';
 import { attentionMovers, changeOver, type Change } from '../../lib/analysis/stage-summary.ts';
 import type { WeightStats } from '../../lib/analysis/weights.ts';
 import type { AttentionJson } from '../analysis/attention.ts';
 import type { HessianJson } from '../analysis/hessian.ts';
-import { MECHANISMS_SECTION, inputList, inputPath, readEvals, readJson, readStepJsons, type ManifestEntry, type StagesJson } from './common.ts';
+import { MECHANISMS_SECTION, readEvals, readJson, readStepJsons, type ManifestEntry, type StagesJson } from './common.ts';
 
 const STAGE = 'stage-table';
 
@@ -28,12 +28,13 @@ export const stageTableStage = defineStage({
   name: STAGE,
   module: import.meta.url,
   params: z.strictObject({ label: z.string().default('run') }),
+  inputs: { stages: 'dir', evals: 'dir[]', hessians: 'dir[]', weights: 'dir[]', attention: 'dir[]' },
   async run(ctx) {
-    const st = await readJson<StagesJson>(STAGE, path.join(inputPath(STAGE, ctx.inputs, 'stages'), 'stages.json'));
-    const evals = await readEvals(STAGE, inputList(STAGE, ctx.inputs, 'evals'));
-    const hess = await readStepJsons<HessianJson>(STAGE, inputList(STAGE, ctx.inputs, 'hessians'), 'hessian.json');
-    const weights = await readStepJsons<WeightStats>(STAGE, inputList(STAGE, ctx.inputs, 'weights'), 'weights.json');
-    const att = await readStepJsons<AttentionJson>(STAGE, inputList(STAGE, ctx.inputs, 'attention'), 'attention.json');
+    const st = await readJson<StagesJson>(STAGE, path.join(ctx.inputs.stages, 'stages.json'));
+    const evals = await readEvals(STAGE, ctx.inputs.evals);
+    const hess = await readStepJsons<HessianJson>(STAGE, ctx.inputs.hessians, 'hessian.json');
+    const weights = await readStepJsons<WeightStats>(STAGE, ctx.inputs.weights, 'weights.json');
+    const att = await readStepJsons<AttentionJson>(STAGE, ctx.inputs.attention, 'attention.json');
     const series = {
       loss: { steps: evals.map((e) => e.step), values: evals.map((e) => e.loss) },
       llc: { steps: st.steps, values: st.llc },

@@ -7,7 +7,8 @@ import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { codeInfo } from '../../engine/keys.ts';
+import { stageCodeInfo } from '../../engine/key/keys.ts';
+import { invokeStage } from '../../engine/run/invoke.ts';
 import { paramCount, PAPER_MODEL } from '../../lib/model.ts';
 import { decodeTensors } from '../../lib/tensorfile.ts';
 import { attentionStage, type AttentionJson } from '../../stages/analysis/attention.ts';
@@ -27,9 +28,9 @@ test('paper model: moments next to checkpoints, analysis outputs, ED-variant fin
   const tasks = await tempDir('mech-tasks');
   const work = await tempDir('mech-work');
   const train = await tempDir('mech-train');
-  await tasksStage.run(makeContext(tasksStage.params.parse({ D: 4, K: 8, noiseVariance: 0.125, M: 'inf', evalSize: 16, probeSize: 4, seed: 1 }), {}, tasks, work));
+  await invokeStage(tasksStage, makeContext(tasksStage.params.parse({ D: 4, K: 8, noiseVariance: 0.125, M: 'inf', evalSize: 16, probeSize: 4, seed: 1 }), {}, tasks, work));
   const trainParams = trainStage.params.parse({ model: PAPER_MODEL, task: { D: 4, K: 8, noiseVariance: 0.125, M: 'inf' }, steps: 6, batchSize: 4, lr: 0.003, seed: 0, checkpoints: { logSpace: 4, linearSpace: 2 } });
-  await trainStage.run(makeContext(trainParams, { tasks }, train, await tempDir('mech-train-work')));
+  await invokeStage(trainStage, makeContext(trainParams, { tasks }, train, await tempDir('mech-train-work')));
   const ckDir = path.join(train, 'checkpoints');
   const { checkpointSteps } = JSON.parse(await readFile(path.join(train, 'train.json'), 'utf8')) as { checkpointSteps: number[] };
   assert.ok(checkpointSteps.length >= 3, `checkpoints ${checkpointSteps}`);
@@ -44,15 +45,15 @@ test('paper model: moments next to checkpoints, analysis outputs, ED-variant fin
     assert.is(mom.meta.adamStep, s + 1, 'the moments after s + 1 updates, like the checkpoint');
     assert.ok(mom.tensors.v.data.every((v) => v >= 0));
     const ev = await tempDir('mech-eval');
-    await evaluateStage.run(makeContext({}, { checkpoint: ck(s), model, tasks }, ev, work));
+    await invokeStage(evaluateStage, makeContext({}, { checkpoint: ck(s), model, tasks }, ev, work));
     evals.push(ev);
     const g = await tempDir('mech-grad');
-    await gradientStage.run(makeContext(gradientStage.params.parse({ size: 8 }), { checkpoint: ck(s), model, tasks }, g, work));
+    await invokeStage(gradientStage, makeContext(gradientStage.params.parse({ size: 8 }), { checkpoint: ck(s), model, tasks }, g, work));
     assert.is(decodeTensors(await readFile(path.join(g, 'gradient.swt'))).tensors.gradient.data.length, N);
     grads.push(g);
   }
   const ed = await tempDir('mech-ed');
-  await edVariantsStage.run(
+  await invokeStage(edVariantsStage, 
     makeContext(edVariantsStage.params.parse({ components: 2 }), { checkpoints: checkpointSteps.map(ck), moments: checkpointSteps.map((s) => path.join(ckDir, momentsName(s))), gradients: grads, evals } as unknown as Record<string, string>, ed, work),
   );
   const edJson = JSON.parse(await readFile(path.join(ed, 'ed-variants.json'), 'utf8')) as EdVariantsJson;
@@ -64,22 +65,22 @@ test('paper model: moments next to checkpoints, analysis outputs, ED-variant fin
   const last = checkpointSteps.at(-1)!;
   const inputs = { checkpoint: ck(last), model, tasks };
   const att = await tempDir('mech-att');
-  await attentionStage.run(makeContext(attentionStage.params.parse({ size: 8 }), inputs, att, work));
+  await invokeStage(attentionStage, makeContext(attentionStage.params.parse({ size: 8 }), inputs, att, work));
   const a = JSON.parse(await readFile(path.join(att, 'attention.json'), 'utf8')) as AttentionJson;
   assert.equal([a.layers, a.heads, a.T], [2, 4, 15]);
   assert.ok(a.metrics.entropy.flat(2).every((v) => v >= 0 && v <= 1 + 1e-6));
   const icl = await tempDir('mech-icl');
-  await iclStage.run(makeContext(iclStage.params.parse({ size: 8 }), inputs, icl, work));
+  await invokeStage(iclStage, makeContext(iclStage.params.parse({ size: 8 }), inputs, icl, work));
   const ij = JSON.parse(await readFile(path.join(icl, 'icl.json'), 'utf8')) as IclJson;
   assert.equal(ij.scales, [1, 3, 5, 10]);
   assert.ok(ij.lossPerPos.every((l) => l.length === 8) && ij.early !== null);
   const hs = await tempDir('mech-hess');
-  await hessianStage.run(makeContext(hessianStage.params.parse({ size: 4, lanczosSteps: 4, probes: 2 }), inputs, hs, work));
+  await invokeStage(hessianStage, makeContext(hessianStage.params.parse({ size: 4, lanczosSteps: 4, probes: 2 }), inputs, hs, work));
   const h = JSON.parse(await readFile(path.join(hs, 'hessian.json'), 'utf8')) as HessianJson;
   assert.is(h.top.length, 3);
   assert.ok(h.top[0] >= h.top[1] && h.top[1] >= h.top[2] && h.hvps === 6);
   const ws = await tempDir('mech-ws');
-  await weightStatsStage.run(makeContext({}, { checkpoint: ck(last), model }, ws, work));
+  await invokeStage(weightStatsStage, makeContext({}, { checkpoint: ck(last), model }, ws, work));
   assert.ok(existsSync(path.join(ws, 'weights.json')));
   await removeAll([tasks, work, train, ed, att, icl, hs, ws, ...evals, ...grads]);
 });
@@ -87,7 +88,7 @@ test('paper model: moments next to checkpoints, analysis outputs, ED-variant fin
 test('each metric module is in the code digest of its own stage only', async () => {
   const closures = Object.fromEntries(
     await Promise.all(
-      [attentionStage, weightStatsStage, hessianStage, iclStage, gradientStage].map(async (s) => [s.name, Object.keys((await codeInfo(s.module)).codeFiles)] as const),
+      [attentionStage, weightStatsStage, hessianStage, iclStage, gradientStage].map(async (s) => [s.name, Object.keys((await stageCodeInfo(s)).codeFiles)] as const),
     ),
   );
   const owner: Record<string, string> = {

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { attentionMetrics, leadingBlock, positionsOfType } from '../../../lib/analysis/attention.ts';
 import { Transformer, type ModelConfig } from '../../../lib/model.ts';
 import type { TensorMap } from '../../../lib/tensorfile.ts';
-import { initBackend } from '../../../stages/backend.ts';
+import { initBackend } from '../../../lib/backend.ts';
 
 test.before(async () => {
   await initBackend();

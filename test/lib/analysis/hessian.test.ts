@@ -9,7 +9,7 @@ import { paramShapes, type ModelConfig } from '../../../lib/model.ts';
 import { rngStream } from '../../../lib/rng.ts';
 import { exactHvp } from '../../../lib/analysis/hvp.ts';
 import { hessianStatistics, mseOperators } from '../../../stages/analysis/hessian-run.ts';
-import { initBackend } from '../../../stages/backend.ts';
+import { initBackend } from '../../../lib/backend.ts';
 import { hessianParams } from '../../../stages/analysis/hessian.ts';
 
 test.before(async () => {
