@@ -147,8 +147,13 @@ export function behavioural(d: PerPositionData, o: FigureOptions): string {
   fig.legend([
     { label: `I${sub(1)}:${sub(half)} = ℓ${sub(half)} − ℓ${sub(1)}`, color: DEEP[0], kind: 'line' },
     { label: `I${sub(half)}:${sub(K)} = ℓ${sub(K)} − ℓ${sub(half)}`, color: DEEP[1], kind: 'line' },
-    { label: 'Zero predictor', color: '#666', kind: 'line', dash: 'dashed' },
-    { label: 'Ridge (Bayes)', color: '#666', kind: 'line', dash: 'dotted' },
+    // The baseline levels are drawn only in the relative-loss version of panel (b).
+    ...(scaled
+      ? []
+      : [
+          { label: 'Zero predictor', color: '#666', kind: 'line' as const, dash: 'dashed' as const },
+          { label: 'Ridge (Bayes)', color: '#666', kind: 'line' as const, dash: 'dotted' as const },
+        ]),
   ]);
   return fig.render();
 }

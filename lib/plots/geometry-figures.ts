@@ -70,7 +70,7 @@ export function iclScoresFigure(steps: number[], early: number[], late: number[]
   const [[a, b]] = fig.panels(1, 2);
   const colors = colorsForStages(stages, o.stageColors);
   a.title = '(a) ICL scores';
-  b.title = `(b) Zoom: t ∈ [${zoom[0]}, ${zoom[1]}]`;
+  b.title = `(b) Zoom: t ∈ [${Math.round(zoom[0])}, ${Math.round(zoom[1])}]`;
   stagedPanel(a, stages, colors, o, true, 'ICL score');
   stagedPanel(b, stages, colors, o, true, '');
   b.x = { kind: 'log', domain: zoom, label: STEP_LABEL };
