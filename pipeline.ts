@@ -221,7 +221,7 @@ function declareRegression(config: RegressionConfig, configFile: string): NodeDe
     if (!m) continue;
     // The mechanisms: the measured stage table, then curvature, collapse, attention and ED variants.
     const stages = ref(r.stagesId);
-    add({ id: `stage-table[${r.label}]`, stage: stageTableStage, params: { label: r.label }, inputs: { stages, evals: r.run.evalIds.map(ref), hessians: m.hessianIds.map(ref), weights: m.weightIds.map(ref), attention: m.attentionIds.map(ref) }, publishTo: dir, tags: ['figure'] });
+    add({ id: `figure-stage-table[${r.label}]`, stage: stageTableStage, params: { label: r.label }, inputs: { stages, evals: r.run.evalIds.map(ref), hessians: m.hessianIds.map(ref), weights: m.weightIds.map(ref), attention: m.attentionIds.map(ref) }, publishTo: dir, tags: ['figure'] });
     figure(`figure-geometry[${r.label}]`, figureGeometryStage, { label: r.label }, { hessians: m.hessianIds.map(ref), llcs: r.llcIds.map(ref), weights: m.weightIds.map(ref), evals: r.run.evalIds.map(ref), stages }, dir);
     figure(`figure-collapse[${r.label}]`, figureCollapseStage, { label: r.label }, { weights: m.weightIds.map(ref), stages }, dir);
     figure(`figure-attention[${r.label}]`, figureAttentionStage, { label: r.label }, { attention: m.attentionIds.map(ref), stages }, dir);

@@ -1,4 +1,4 @@
-// Stage 'stage-table': the measured table of stages of one run — for each detected stage, its
+// Stage 'figure-stage-table': the measured table of stages of one run — for each detected stage, its
 // interval and the change over it of test loss, λ̂, weight norm, top Hessian eigenvalue and
 // LN-collapse fraction, and the attention metric that moved most (lib/analysis/stage-summary.ts).
 //
@@ -16,7 +16,7 @@ import type { AttentionJson } from '../analysis/attention.ts';
 import type { HessianJson } from '../analysis/hessian.ts';
 import { MECHANISMS_SECTION, readEvals, readJson, readStepJsons, type ManifestEntry, type StagesJson } from './common.ts';
 
-const STAGE = 'stage-table';
+const STAGE = 'figure-stage-table';
 
 const fmt = (v: number | null, digits = 3) => (v === null ? '–' : Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(digits));
 const cell = (c: Change, pct = false) => {
