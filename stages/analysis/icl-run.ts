@@ -16,10 +16,11 @@ export const run: StageRun<typeof iclStage> = async (ctx) => {
   const model = new Transformer(ck.config, ck.tensors);
   try {
     const { scales, size } = ctx.params;
-    const lossPerPos = scales.map((g) => {
+    const lossPerPos: number[][] = [];
+    for (const g of scales) {
       const s = scaledInputs(data.evalPretrain, g, size);
-      return mseByPosition(runInChunks(model, s.xs, s.ys, s.B), s.ys, s.B, ck.config.K);
-    });
+      lossPerPos.push(mseByPosition(await runInChunks(model, s.xs, s.ys, s.B), s.ys, s.B, ck.config.K));
+    }
     const unit = scales.indexOf(1);
     const scores = unit >= 0 ? iclScores(lossPerPos[unit]) : null;
     const out: IclJson = {
