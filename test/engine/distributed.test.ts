@@ -14,7 +14,10 @@ import { runQueueWorker } from '../../engine/queue-worker.ts';
 import { createS3Client, s3ConfigFromEnv } from '../../engine/store-s3.ts';
 import type { CodeDigest, NodeKey } from '../../engine/types.ts';
 import { sourceStage } from './fixtures/stages.ts';
-import { freePorts, startRedis, startSwift, type RedisService, type SwiftService } from '../support/services.ts';
+import { freePorts, redisMissing, serviceTest, startRedis, startSwift, swiftMissing, type RedisService, type SwiftService } from '../support/services.ts';
+
+const redisTest = serviceTest(redisMissing(), 'distributed.test.ts');
+const redisS3Test = serviceTest(redisMissing() ?? swiftMissing(), 'distributed.test.ts, S3 case');
 import { PIPELINE, REPO, Sandbox, summary, waitFor, type Note } from './helpers.ts';
 
 const BASE = { source: { value: 1, other: 'a' }, side: 2 };
@@ -29,14 +32,10 @@ let s3: S3Client | null = null;
 
 test.before(async () => {
   const r = await startRedis();
-  if ('skipped' in r) {
-    console.log(`\n  SKIPPED (distributed.test.ts: ${r.skipped})\n`);
-    return;
-  }
+  if ('skipped' in r) return; // reported by redisTest
   redis = r;
   const s = await startSwift();
-  if ('skipped' in s) console.log(`\n  SKIPPED (distributed.test.ts, S3 case: ${s.skipped})\n`);
-  else {
+  if (!('skipped' in s)) {
     swift = s;
     await swift.bucketCreate(BUCKET);
     s3 = createS3Client(s3ConfigFromEnv(s3Env('x')));
@@ -104,8 +103,7 @@ async function flushQueues(): Promise<void> {
   }
 }
 
-test('two workers build every node exactly once, spread over both; long nodes keep their lock; a failure fails the node, not the run', async () => {
-  if (!redis) return;
+redisTest('two workers build every node exactly once, spread over both; long nodes keep their lock; a failure fails the node, not the run', async () => {
   const sb = new Sandbox();
   const workers: WorkerProc[] = [];
   try {
@@ -143,8 +141,7 @@ test('two workers build every node exactly once, spread over both; long nodes ke
   }
 });
 
-test('S3 store, separate local roots: a worker SIGKILLed mid-node → the node completes on the other worker, one record, no partial output', async () => {
-  if (!redis || !swift) return;
+redisS3Test('S3 store, separate local roots: a worker SIGKILLed mid-node → the node completes on the other worker, one record, no partial output', async () => {
   const sb = new Sandbox();
   const workers: WorkerProc[] = [];
   const prefix = `kill-${process.pid}`;
@@ -187,8 +184,7 @@ test('S3 store, separate local roots: a worker SIGKILLed mid-node → the node c
   }
 });
 
-test('SIGTERM on a worker hands its running node straight back: another worker builds it without waiting for the lock to lapse', async () => {
-  if (!redis) return;
+redisTest('SIGTERM on a worker hands its running node straight back: another worker builds it without waiting for the lock to lapse', async () => {
   const sb = new Sandbox();
   const workers: WorkerProc[] = [];
   let coordinator: ReturnType<Sandbox['spawnCliEnv']> | null = null;
@@ -239,8 +235,7 @@ export async function assertRemoteRecordsComplete(prefix: string): Promise<void>
   }
 }
 
-test('a worker whose stage code differs refuses the node at once (no retry), naming the file; the same job with matching code builds', async () => {
-  if (!redis) return;
+redisTest('a worker whose stage code differs refuses the node at once (no retry), naming the file; the same job with matching code builds', async () => {
   const sb = new Sandbox();
   const stop = new AbortController();
   const lines: string[] = [];

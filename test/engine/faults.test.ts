@@ -14,7 +14,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { removeTree } from '../../engine/fsutil.ts';
 import { createS3Client, s3ConfigFromEnv } from '../../engine/store-s3.ts';
-import { startSwift, type SwiftService } from '../support/services.ts';
+import { serviceTest, startSwift, swiftMissing, type SwiftService } from '../support/services.ts';
+
+const s3Test = serviceTest(swiftMissing(), 'faults.test.ts, S3 cases');
 import { toyCli } from './fixtures/pipeline.ts';
 import { capture, REPO, Sandbox, summary, type CliResult } from './helpers.ts';
 
@@ -29,7 +31,6 @@ let s3: S3Client | null = null;
 test.before(async () => {
   const started = await startSwift();
   if ('skipped' in started) {
-    console.log(`\n  SKIPPED (faults.test.ts, S3 cases: ${started.skipped})\n`);
     return;
   }
   swift = started;
@@ -136,8 +137,7 @@ test('local store, SIGKILL while publishing (mid-blobs, after-blobs): no record 
   }
 });
 
-test('S3 store, SIGKILL while publishing (mid-blobs, after-blobs): S3 never holds a record without its blobs; another machine rebuilds just that node', async () => {
-  if (!swift) return;
+s3Test('S3 store, SIGKILL while publishing (mid-blobs, after-blobs): S3 never holds a record without its blobs; another machine rebuilds just that node', async () => {
   for (const point of PUBLISH_POINTS) {
     const sb = new Sandbox();
     const prefix = `publish-${point}-${process.pid}`;
@@ -168,8 +168,7 @@ test('S3 store, SIGKILL while publishing (mid-blobs, after-blobs): S3 never hold
   }
 });
 
-test('S3 store, SIGKILL after the remote record but before its local copy: the remote record is complete and the next run uses it', async () => {
-  if (!swift) return;
+s3Test('S3 store, SIGKILL after the remote record but before its local copy: the remote record is complete and the next run uses it', async () => {
   const sb = new Sandbox();
   const prefix = `after-remote-record-${process.pid}`;
   const env = s3Env(prefix);
