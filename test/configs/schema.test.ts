@@ -5,7 +5,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ConfigError, readYamlFile, validateConfig } from '../../engine/config.ts';
+import { ConfigError, readYamlFile, validateConfig } from '../../engine/cli/config.ts';
 import { configSchema } from '../../configs/schema.ts';
 
 const CONFIGS = path.resolve(import.meta.dirname, '../../configs');

@@ -4,15 +4,15 @@ import { availableParallelism } from 'node:os';
 import { config as loadDotenv } from 'dotenv';
 import type { z } from 'zod';
 import { readYamlFile, validateConfig } from './config.ts';
-import { buildGraph, matchTarget, selectTargets, upstreamClosure, type Graph } from './graph.ts';
-import { clearCodeCache } from './keys.ts';
-import { planNodes, type Assessment } from './plan.ts';
-import { ResourcePools } from './pools.ts';
-import { createReporter, loadLiveRenderer, summaryJson, summaryLine } from './progress.ts';
-import { inProcessRunner, workerPool, type StageRunner } from './runner.ts';
-import { runGraph } from './scheduler.ts';
-import { openStore } from './store.ts';
-import type { NodeDecl } from './types.ts';
+import { buildGraph, matchTarget, selectTargets, upstreamClosure, type Graph } from '../key/graph.ts';
+import { clearCodeCache } from '../key/keys.ts';
+import { planNodes, type Assessment } from '../key/plan.ts';
+import { ResourcePools } from '../run/pools.ts';
+import { createReporter, loadLiveRenderer, summaryJson, summaryLine } from '../run/progress.ts';
+import { inProcessRunner, workerPool, type StageRunner } from '../run/runner.ts';
+import { runGraph } from '../run/scheduler.ts';
+import { openStore } from '../store/open.ts';
+import type { NodeDecl } from '../types.ts';
 
 export interface CliOptions {
   argv: string[];
@@ -196,7 +196,7 @@ async function cliMain(opts: CliOptions): Promise<number> {
 
   try {
     if (args.command === 'gc') {
-      const { collectGarbage, gcSummary } = await import('./gc.ts');
+      const { collectGarbage, gcSummary } = await import('../store/gc.ts');
       const r = await collectGarbage({ graph, store, root, yes: args.yes });
       if (args.json) say(JSON.stringify(r));
       else {
@@ -247,7 +247,7 @@ async function cliMain(opts: CliOptions): Promise<number> {
 
     if (args.watch) {
       if (args.inProcess) err('warning: --in-process with --watch: code edits change keys but run the code loaded at start; restart to pick them up');
-      const { startWatch } = await import('./watch.ts');
+      const { startWatch } = await import('../run/watch.ts');
       const live = await loadLiveRenderer(stderr);
       const handle = startWatch({
         configFile,
@@ -272,7 +272,7 @@ async function cliMain(opts: CliOptions): Promise<number> {
     }
 
     // ── distributed: stale nodes go to the queue instead of this process's pools ──
-    const dispatcher = args.queue && !args.dryRun ? await (await import('./dispatch.ts')).openDispatcher({ url: args.queue, store, root, command, warn: (m) => err(`warning: ${m}`) }) : null;
+    const dispatcher = args.queue && !args.dryRun ? await (await import('../distributed/dispatch.ts')).openDispatcher({ url: args.queue, store, root, command, warn: (m) => err(`warning: ${m}`) }) : null;
     const progressStream = args.json ? stderr : stdout;
     const reporter = createReporter({ total: ids.length, stream: progressStream, live: await loadLiveRenderer(progressStream), verbose: args.verbose });
     const runner = makeRunner();
@@ -385,7 +385,7 @@ async function workerCommand(args: ParsedArgs, opts: CliOptions, env: NodeJS.Pro
   const signals = handleSignals(opts, (sig) => stderr.write(`\n${sig}: stopping; running nodes go back to the queue…\n`));
   const { controller } = signals;
   try {
-    const { runQueueWorker } = await import('./queue-worker.ts');
+    const { runQueueWorker } = await import('../distributed/worker.ts');
     await runQueueWorker({
       url: args.queue!,
       cpus: args.jobs ?? availableParallelism(),
