@@ -15,7 +15,7 @@ import { freePorts, serviceTest, startSwift, swiftMissing, type SwiftService } f
 const s3Test = serviceTest(swiftMissing(), 'store-s3.test.ts');
 
 const BUCKET = 'stagewise-test';
-let swift: SwiftService | null = null;
+let swift!: SwiftService;
 let client: S3Client;
 let scratch: string;
 let prefixCounter = 0;
