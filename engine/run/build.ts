@@ -4,7 +4,7 @@
 import { hostname } from 'node:os';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { faultPoint } from './fault.ts';
+import { faultPoint, journalBuild } from './fault.ts';
 import { removeTree, safeSegment } from '../store/fsutil.ts';
 import type { Fingerprint } from '../key/keys.ts';
 import { storeOutputs } from '../store/outputs.ts';
@@ -74,6 +74,7 @@ export async function buildNode(job: BuildJob, env: BuildEnv, hooks: RunHooks): 
       meta: { ...(result ?? {}) },
     };
     await env.store.putRecord(record);
+    journalBuild(job.key, job.nodeId);
     await writePointer(env.root, job.stage.name, job.nodeId, job.key);
     await removeTree(workDir);
     return record;
