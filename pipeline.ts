@@ -17,9 +17,7 @@
 //   7. figures           the paper's figures and an HTML report.
 // Plus the finite-M task-prior sweep (paper Figure 20) and the LLC calibration sweep (App. E.3).
 import { runCli } from './engine/cli/main.ts';
-import { fileRef, ref } from './engine/index.ts';
-import { expandSweep, pointId } from './engine/key/sweep.ts';
-import type { NodeDecl } from './engine/types.ts';
+import { expandSweep, fileRef, pointId, ref, type NodeDecl } from './engine/index.ts';
 import { configSchema, type Config } from './configs/schema.ts';
 import { checkpointSteps } from './lib/optim.ts';
 import { tasksStage } from './stages/tasks.ts';

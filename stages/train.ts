@@ -3,8 +3,8 @@
 // checkpoints and metrics at the log ∪ linear grid (training.md §3). The checkpoint labelled s
 // holds the weights after s + 1 updates, as the paper's.
 //
-// The loop lives in train-run.ts, loaded only where the node runs (a worker thread), so that
-// planning never loads TensorFlow.js.
+// The loop lives in train-run.ts, named by URL and imported only where the node runs (a worker
+// thread), so that planning never loads TensorFlow.js.
 //
 // Resumable: at every checkpoint step the full state (weights, Adam moments and count, metrics so
 // far) is written atomically to workDir; a killed run continues from there. Since every step's data
@@ -52,5 +52,6 @@ export const trainStage = defineStage({
   params: trainParams,
   heavy: true,
   resources: { cpu: 1 },
-  run: async (ctx) => (await import('./train-run.ts')).train(ctx),
+  inputs: { tasks: 'dir' },
+  run: new URL('./train-run.ts', import.meta.url),
 });

@@ -29,8 +29,6 @@ export function figureOptions(id: string, style: FigureStyle, xLimits?: [number,
   return { id, width: style.width, fontSize: style.fontSize, stageColors: style.stageColors, xLimits };
 }
 
-export { inputList, inputPath, optionalInputPath } from '../inputs.ts';
-
 export async function readJson<T>(stage: string, file: string): Promise<T> {
   let text: string;
   try {

@@ -6,14 +6,16 @@ import path from 'node:path';
 import { edParams, edStage } from '../../stages/essential-dynamics.ts';
 import { figureBehaviourStage, figureCalibrationStage, figureEdStage, figureLrStage, figuresIndexStage, figureTaskPriorStage } from '../../stages/figures.ts';
 import { fakeContext, logSteps, STAGES, tempDir, writeEval, writeLlc, writeRun } from './figure-fixtures.ts';
+import { invokeStage } from '../../engine/run/invoke.ts';
+import type { StageDef } from '../../engine/index.ts';
 
 const steps = logSteps(40);
 
 /** A stage run in a fresh outDir; returns the outDir. */
-async function runStage(root: string, name: string, stage: { params: { parse(v: unknown): unknown }; run(ctx: never): Promise<unknown> }, params: unknown, inputs: Record<string, string | string[]>) {
+async function runStage(root: string, name: string, stage: StageDef, params: unknown, inputs: Record<string, string | string[]>) {
   const outDir = path.join(root, name);
   await mkdir(outDir);
-  await stage.run(fakeContext(stage.params.parse(params), inputs, outDir) as never);
+  await invokeStage(stage, fakeContext(stage.params.parse(params), inputs, outDir));
   return outDir;
 }
 
@@ -135,7 +137,7 @@ test('bad params and inputs name the key and the expected form', async () => {
       await runStage(root, 'z', figureBehaviourStage, {}, { evals: run.evalDirs, stages: [run.stagesDir], train: run.trainDir });
       assert.unreachable();
     } catch (err) {
-      assert.match((err as Error).message, /input 'stages' must be a single path/);
+      assert.match((err as Error).message, /figure-behaviour: input 'stages' must be a single path \(dir\)/);
     }
   } finally {
     await rm(root, { recursive: true, force: true });
