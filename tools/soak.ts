@@ -16,7 +16,7 @@
 // are compared by key but not by bytes.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -162,6 +162,7 @@ async function soak(label: string, makeTarget: (name: string) => Promise<Target>
 
   const target = await makeTarget('soak');
   const journal = path.join(target.root, '..', `journal-${label}.txt`);
+  mkdirSync(path.dirname(journal), { recursive: true });
   writeFileSync(journal, '');
   target.env.STAGEWISE_BUILD_JOURNAL = journal;
   const corrupted = new Set<string>();
