@@ -10,24 +10,36 @@ import { fromScale } from '../lib/sgld-params.ts';
 import { modelConfigSchema, taskConfigSchema } from './schemas.ts';
 
 const positiveInt = z.number().int().positive();
-const positive = z.number().positive();
 
-/** Either (eps, nbeta, gamma) or the sweeps' scale form (gradientScale g, localizationScale ℓ, noiseScale s). */
-export const samplerSchema = z
-  .object({
-    eps: positive.optional(),
-    nbeta: positive.optional(),
-    gamma: z.number().nonnegative().optional(),
-    gradientScale: positive.optional(),
-    localizationScale: z.number().nonnegative().optional(),
-    noiseScale: positive.optional(),
-    chains: positiveInt,
-    burnin: z.number().int().nonnegative(),
-    draws: positiveInt,
-    batchSize: positiveInt,
-    datasetSize: positiveInt,
-    seed: z.number().int().nonnegative(),
-  })
+const finite = z.number().finite();
+
+/**
+ * The sampler's fields: either (eps, nbeta, gamma) or the sweeps' scale form (gradientScale g,
+ * localizationScale ℓ, noiseScale s) — docs/llc.md, "Two parameterisations". Exported unrefined so
+ * the config's calibration section can take a partial override of it (configs/schema.ts).
+ */
+export const samplerFields = z.strictObject({
+  /** ε, SGLD step size. */
+  eps: finite.positive().optional(),
+  /** nβ: inverse temperature × n. */
+  nbeta: finite.positive().optional(),
+  /** γ: localisation strength. */
+  gamma: finite.nonnegative().optional(),
+  gradientScale: finite.positive().optional(),
+  localizationScale: finite.nonnegative().optional(),
+  noiseScale: finite.positive().optional(),
+  chains: positiveInt,
+  burnin: z.number().int().nonnegative(),
+  draws: positiveInt,
+  /** m: minibatch size of each SGLD step. */
+  batchSize: positiveInt,
+  /** n: sequences in the LLC dataset. */
+  datasetSize: positiveInt,
+  seed: z.number().int().nonnegative(),
+});
+
+/** The sampler as the llc stage takes it: one parameterisation, m ≤ n; output always (eps, nbeta, gamma). */
+export const samplerSchema = samplerFields
   .superRefine((s, ctx) => {
     const direct = [s.eps, s.nbeta, s.gamma].filter((v) => v !== undefined).length;
     const scale = [s.gradientScale, s.localizationScale, s.noiseScale].filter((v) => v !== undefined).length;
@@ -46,8 +58,9 @@ export const samplerSchema = z
       s.eps !== undefined ? { eps: s.eps, nbeta: s.nbeta!, gamma: s.gamma! } : fromScale({ gradientScale: s.gradientScale!, localizationScale: s.localizationScale!, noiseScale: s.noiseScale! });
     return { eps, nbeta, gamma, chains: s.chains, burnin: s.burnin, draws: s.draws, batchSize: s.batchSize, datasetSize: s.datasetSize, seed: s.seed };
   });
+export type SamplerInput = z.input<typeof samplerFields>;
 
-export const llcParams = z.object({ sampler: samplerSchema, task: taskConfigSchema, model: modelConfigSchema });
+export const llcParams = z.strictObject({ sampler: samplerSchema, task: taskConfigSchema, model: modelConfigSchema });
 export type LlcParams = z.output<typeof llcParams>;
 
 export const llcStage = defineStage({

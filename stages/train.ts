@@ -11,19 +11,20 @@
 // comes from its own stream, the resumed run is byte-identical to an uninterrupted one.
 import { z } from 'zod';
 import { defineStage } from '../engine/index.ts';
-import { modelConfigSchema, taskConfigSchema } from './schemas.ts';
+import { checkpointGridSchema, modelConfigSchema, taskConfigSchema } from './schemas.ts';
 
 const positiveInt = z.number().int().positive();
 
-export const trainParams = z.object({
+export const trainParams = z.strictObject({
   model: modelConfigSchema,
   task: taskConfigSchema,
   steps: z.number().int().min(4),
   batchSize: positiveInt,
   /** Peak learning rate η of the OneCycle schedule. */
-  lr: z.number().positive(),
+  lr: z.number().positive().finite(),
   seed: z.number().int().nonnegative(),
-  checkpoints: z.object({ logSpace: z.number().int().nonnegative(), linearSpace: z.number().int().nonnegative() }),
+  /** Where checkpoints and metrics are saved. */
+  checkpoints: checkpointGridSchema,
 });
 
 export interface PredictorMse {

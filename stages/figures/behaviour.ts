@@ -15,7 +15,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { defineStage } from '../../engine/index.ts';
-import { behavioural, behaviouralDetail } from '../../lib/plots/training-figures.ts';
+import { behavioural, behaviouralDetail } from '../../lib/plots/behaviour-figures.ts';
 import { figureOptions, figureStyleSchema, readEvals, readJson, writeFigures, xLimitsSchema, type BaselinesJson, type StagesJson } from './common.ts';
 
 const STAGE = 'figure-behaviour';

@@ -11,7 +11,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { defineStage } from '../../engine/index.ts';
-import { chainTraces, llcVsSampler, type LlcRecord } from '../../lib/plots/prior-and-calibration.ts';
+import { chainTraces, llcVsSampler, type LlcRecord } from '../../lib/plots/calibration-figures.ts';
 import { figureOptions, figureStyleSchema, readJson, writeFigures, type ManifestEntry } from './common.ts';
 
 const STAGE = 'figure-calibration';

@@ -3,7 +3,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import type { FigureOptions } from '../../lib/plots/training-figures.ts';
+import type { FigureOptions } from '../../lib/plots/style.ts';
 import type { EvalResult } from '../evaluate.ts';
 
 const hexColor = z.string().regex(/^#([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$/, 'expected a hex colour such as "#fdba7d"');

@@ -14,7 +14,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { defineStage } from '../../engine/index.ts';
-import { lrFigure1, lrFigure1Multiple, type RunCurves } from '../../lib/plots/training-figures.ts';
+import { lrFigure1, lrFigure1Multiple, type RunCurves } from '../../lib/plots/lr-figure.ts';
 import { figureOptions, figureStyleSchema, readJson, readJsonl, writeFigures, xLimitsSchema, type BaselinesJson, type StagesJson } from './common.ts';
 
 const STAGE = 'figure-lr';

@@ -9,7 +9,7 @@
 // Outputs: task-prior.svg, figures.json.
 import { z } from 'zod';
 import { defineStage } from '../../engine/index.ts';
-import { taskPriorFigure, type TaskPriorRun } from '../../lib/plots/prior-and-calibration.ts';
+import { taskPriorFigure, type TaskPriorRun } from '../../lib/plots/task-prior-figure.ts';
 import { figureOptions, figureStyleSchema, readEvals, writeFigures, xLimitsSchema } from './common.ts';
 
 const STAGE = 'figure-task-prior';

@@ -144,4 +144,27 @@ test('bad params and inputs name the key and the expected form', async () => {
   }
 });
 
+test('each figure module is in the key of its own figure only: editing one figure rebuilds that figure alone', async () => {
+  const { clearCodeCache, stageCodeInfo } = await import('../../engine/key/keys.ts');
+  clearCodeCache();
+  const stages = [figureLrStage, figureBehaviourStage, figureEdStage, figureTaskPriorStage, figureCalibrationStage, figuresIndexStage];
+  const closures = new Map<string, string[]>();
+  for (const st of stages) closures.set(st.name, Object.keys((await stageCodeInfo(st)).codeFiles));
+  const own: Record<string, string[]> = {
+    'figure-lr': ['stages/figures/lr.ts', 'lib/plots/lr-figure.ts'],
+    'figure-behaviour': ['stages/figures/behaviour.ts', 'lib/plots/behaviour-figures.ts'],
+    'figure-ed': ['stages/figures/ed.ts', 'lib/plots/ed-figures.ts'],
+    'figure-task-prior': ['stages/figures/task-prior.ts', 'lib/plots/task-prior-figure.ts'],
+    'figure-calibration': ['stages/figures/calibration.ts', 'lib/plots/calibration-figures.ts'],
+    'figures-index': ['stages/figures/index-page.ts', 'lib/plots/report.ts'],
+  };
+  // A file's edit changes exactly the keys of the stages whose closure holds it.
+  for (const [stage, files] of Object.entries(own)) {
+    for (const f of files) {
+      const holders = [...closures].filter(([, c]) => c.includes(f)).map(([name]) => name);
+      assert.equal(holders, [stage], `${f} is in the closure of ${holders.join(', ')}`);
+    }
+  }
+});
+
 test.run();
