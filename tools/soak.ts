@@ -3,9 +3,10 @@
 //   npm run soak -- [--kills 20] [--seed 1] [--store local|s3|both] [--config configs/tiny.yaml] [--report FILE]
 //
 // For each store (local; S3 on a Swift server started here), it first builds the config once,
-// undisturbed, as the reference. Then, on a fresh store, it runs the same build over and over and
-// SIGKILLs it at seeded random moments; some rounds start two invocations on the one store at once,
-// some flip a byte of a random stored blob first. A final undisturbed run must then succeed, and:
+// undisturbed, as the reference. Then, in cycles that each start from an empty store, it runs the
+// same build over and over and SIGKILLs it at seeded random moments until a run reaches its end by
+// itself; some rounds start two invocations on the one store at once, some flip a byte of a random
+// stored blob first. After each cycle a final undisturbed run must succeed, and:
 //   * every node's outputs are byte-identical to the reference (same keys, same blob digests, blobs
 //     re-hashed on disk);
 //   * no node was built twice to completion (the engine's build journal, STAGEWISE_BUILD_JOURNAL),
@@ -132,6 +133,7 @@ function corruptRandomBlob(root: string, rand: () => number): string | null {
 }
 
 interface Fault {
+  cycle: number;
   round: number;
   kind: string;
   detail: string;
@@ -140,7 +142,9 @@ interface Fault {
 interface SoakResult {
   label: string;
   faults: Fault[];
+  cycles: number;
   referenceSeconds: number;
+  /** Nodes checked: reference nodes × cycles. */
   nodes: number;
   identical: number;
   provenanceOnly: number;
@@ -148,9 +152,26 @@ interface SoakResult {
   builtTwice: string[];
   rebuiltAfterCorruption: number;
   leftovers: string[];
-  finalCode: number | null;
+  failedFinals: number;
 }
 
+/** Completed builds per key, from one build journal. */
+function journalCounts(file: string): Map<string, { nodeId: string; n: number }> {
+  const counts = new Map<string, { nodeId: string; n: number }>();
+  for (const line of existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []) {
+    const [key, nodeJson] = [line.slice(0, 64), line.slice(65, line.lastIndexOf(' '))];
+    const c = counts.get(key) ?? { nodeId: JSON.parse(nodeJson) as string, n: 0 };
+    c.n++;
+    counts.set(key, c);
+  }
+  return counts;
+}
+
+/**
+ * Kill rounds run in cycles: each cycle starts on an empty store and is killed again and again
+ * (each killed run keeps what it finished) until a run gets to the end by itself; then an
+ * undisturbed run must succeed and the cycle's store is checked against the reference.
+ */
 async function soak(label: string, makeTarget: (name: string) => Promise<Target>): Promise<SoakResult> {
   const rand = prng(seed * 7919 + (label === 's3' ? 1 : 0));
   console.log(`\n== ${label}: reference build`);
@@ -160,101 +181,95 @@ async function soak(label: string, makeTarget: (name: string) => Promise<Target>
   const refRecords = records(reference.root);
   console.log(`${label}: reference built ${refRecords.size} nodes in ${ref.seconds.toFixed(1)} s`);
 
-  const target = await makeTarget('soak');
-  const journal = path.join(target.root, '..', `journal-${label}.txt`);
-  mkdirSync(path.dirname(journal), { recursive: true });
-  writeFileSync(journal, '');
-  target.env.STAGEWISE_BUILD_JOURNAL = journal;
-  const corrupted = new Set<string>();
-  const faults: Fault[] = [];
-  for (let round = 1; round <= kills; round++) {
-    const before = records(target.root).size;
-    let note = '';
-    if (rand() < 0.25) {
-      const digest = corruptRandomBlob(target.root, rand);
-      if (digest) {
-        corrupted.add(digest);
-        note = `, blob ${digest.slice(0, 10)} corrupted first`;
-      }
-    }
-    const at = (0.05 + 0.95 * rand()) * ref.seconds * 1000;
-    if (rand() < 0.2) {
-      // Two invocations on one store; one is killed, the other runs on (to its end or its own kill).
-      const other = rand() < 0.5 ? at * (0.5 + rand()) : undefined;
-      const [a, b] = await Promise.all([runPipeline(target, at), runPipeline(target, other)]);
-      const detail = `pair: A killed at ${(at / 1000).toFixed(2)} s, B ${other === undefined ? `ran to exit ${b.code}` : `killed at ${(other / 1000).toFixed(2)} s`}`;
-      if (other === undefined && b.code !== 0) throw new Error(`${label} round ${round}: the surviving invocation failed (exit ${b.code}):\n${b.out.slice(-3000)}`);
-      faults.push({ round, kind: 'kill -9 (concurrent pair)', detail: `${detail}${note}` });
-      void a;
-    } else {
-      const r = await runPipeline(target, at);
-      const detail = r.signal === 'SIGKILL' ? `killed at ${(at / 1000).toFixed(2)} s` : `finished before the kill (exit ${r.code})`;
-      if (r.signal !== 'SIGKILL' && r.code !== 0) throw new Error(`${label} round ${round}: the run failed (exit ${r.code}):\n${r.out.slice(-3000)}`);
-      faults.push({ round, kind: 'kill -9', detail: `${detail}${note}` });
-    }
-    const after = records(target.root).size;
-    const last = faults[faults.length - 1];
-    last.detail += `; records ${before} → ${after}`;
-    console.log(`${label} ${String(round).padStart(3)}/${kills}  ${last.kind.padEnd(25)} ${last.detail}`);
-  }
-
-  const final = await runPipeline(target);
-  console.log(`${label}: final undisturbed run: exit ${final.code} in ${final.seconds.toFixed(1)} s`);
-  const got = records(target.root);
-  const mismatched: string[] = [];
-  let identical = 0;
-  let provenanceOnly = 0;
-  for (const [key, want] of refRecords) {
-    const have = got.get(key);
-    if (!have) {
-      mismatched.push(`${want.nodeId}: no record for key ${key.slice(0, 12)}`);
-      continue;
-    }
-    if (PROVENANCE_STAGES.has(want.stage)) {
-      provenanceOnly++;
-      continue;
-    }
-    const same =
-      JSON.stringify(Object.entries(have.outputs).map(([p, o]) => [p, o.digest]).sort()) ===
-      JSON.stringify(Object.entries(want.outputs).map(([p, o]) => [p, o.digest]).sort());
-    const onDisk = Object.values(have.outputs).every((o) => {
-      const f = blobFile(target.root, o.digest);
-      return existsSync(f) && createHash('sha256').update(readFileSync(f)).digest('hex') === o.digest;
-    });
-    if (same && onDisk) identical++;
-    else mismatched.push(`${want.nodeId}: ${same ? 'a blob on disk does not match its digest' : 'outputs differ from the reference'}`);
-  }
-
-  // Built twice to completion: a key journaled more than once, unless a blob of its record was corrupted.
-  const counts = new Map<string, { nodeId: string; n: number }>();
-  for (const line of readFileSync(journal, 'utf8').split('\n').filter(Boolean)) {
-    const [key, nodeJson] = [line.slice(0, 64), line.slice(65, line.lastIndexOf(' '))];
-    const c = counts.get(key) ?? { nodeId: JSON.parse(nodeJson) as string, n: 0 };
-    c.n++;
-    counts.set(key, c);
-  }
-  const excused = (key: string) => Object.values(got.get(key)?.outputs ?? {}).some((o) => corrupted.has(o.digest));
-  const builtTwice = [...counts].filter(([key, c]) => c.n > 1 && !excused(key)).map(([, c]) => `${c.nodeId} (${c.n}×)`);
-  const rebuiltAfterCorruption = [...counts].filter(([key, c]) => c.n > 1 && excused(key)).length;
-
-  const leftovers = [
-    ...walk(path.join(target.root, 'tmp')).filter((f) => statSync(f).isDirectory() || statSync(f).isFile()),
-    ...walk(path.join(target.root, 'work')).filter((f) => statSync(f).isFile()),
-    ...walk(target.root).filter((f) => f.endsWith('.tmp')),
-  ].map((f) => path.relative(target.root, f));
-  return {
-    label,
-    faults,
-    referenceSeconds: ref.seconds,
-    nodes: refRecords.size,
-    identical,
-    provenanceOnly,
-    mismatched,
-    builtTwice,
-    rebuiltAfterCorruption,
-    leftovers: [...new Set(leftovers)],
-    finalCode: final.code,
+  const result: SoakResult = {
+    label, faults: [], cycles: 0, referenceSeconds: ref.seconds, nodes: 0, identical: 0, provenanceOnly: 0,
+    mismatched: [], builtTwice: [], rebuiltAfterCorruption: 0, leftovers: [], failedFinals: 0,
   };
+  let round = 0;
+  while (round < kills) {
+    const cycle = ++result.cycles;
+    const target = await makeTarget(`cycle-${cycle}`);
+    const journal = path.join(target.root, '..', 'journal.txt');
+    mkdirSync(path.dirname(journal), { recursive: true });
+    target.env.STAGEWISE_BUILD_JOURNAL = journal;
+    const corrupted = new Set<string>();
+    for (let finished = false; !finished && round < kills; ) {
+      const before = records(target.root).size;
+      let note = '';
+      if (rand() < 0.25) {
+        const digest = corruptRandomBlob(target.root, rand);
+        if (digest) {
+          corrupted.add(digest);
+          note = `, blob ${digest.slice(0, 10)} corrupted first`;
+        }
+      }
+      // Early enough that most rounds are cut short, late enough that each makes progress.
+      const at = (0.05 + 0.65 * rand()) * ref.seconds * 1000;
+      let kind: string;
+      let detail: string;
+      if (rand() < 0.2) {
+        // Two invocations on one store; A is killed, B is killed later or runs to its end.
+        const other = rand() < 0.5 ? at * (0.5 + rand()) : undefined;
+        const [a, b] = await Promise.all([runPipeline(target, at), runPipeline(target, other)]);
+        for (const r of other === undefined ? [b] : [])
+          if (r.code !== 0) throw new Error(`${label} cycle ${cycle}: the surviving invocation failed (exit ${r.code}):\n${r.out.slice(-3000)}`);
+        finished = a.code === 0 || b.code === 0;
+        kind = 'kill -9 (concurrent pair)';
+        detail = `A ${a.signal === 'SIGKILL' ? `killed at ${(at / 1000).toFixed(1)} s` : `finished (exit ${a.code})`}, B ${b.signal === 'SIGKILL' ? `killed at ${(other! / 1000).toFixed(1)} s` : `finished (exit ${b.code})`}`;
+      } else {
+        const r = await runPipeline(target, at);
+        if (r.signal !== 'SIGKILL' && r.code !== 0) throw new Error(`${label} cycle ${cycle}: the run failed (exit ${r.code}):\n${r.out.slice(-3000)}`);
+        finished = r.code === 0;
+        kind = 'kill -9';
+        detail = r.signal === 'SIGKILL' ? `killed at ${(at / 1000).toFixed(1)} s` : `finished before its kill at ${(at / 1000).toFixed(1)} s`;
+      }
+      if (!finished || kind.includes('pair')) round++;
+      const fault = { cycle, round, kind, detail: `${detail}${note}; records ${before} → ${records(target.root).size}` };
+      result.faults.push(fault);
+      console.log(`${label} cycle ${cycle} ${String(round).padStart(3)}/${kills}  ${kind.padEnd(25)} ${fault.detail}`);
+    }
+
+    const final = await runPipeline(target);
+    if (final.code !== 0) result.failedFinals++;
+    const got = records(target.root);
+    let identical = 0;
+    for (const [key, want] of refRecords) {
+      result.nodes++;
+      const have = got.get(key);
+      if (!have) {
+        result.mismatched.push(`cycle ${cycle}: ${want.nodeId}: no record for key ${key.slice(0, 12)}`);
+        continue;
+      }
+      if (PROVENANCE_STAGES.has(want.stage)) {
+        result.provenanceOnly++;
+        continue;
+      }
+      const digests = (r: RecordView) => JSON.stringify(Object.entries(r.outputs).map(([p, o]) => [p, o.digest]).sort());
+      const onDisk = Object.values(have.outputs).every((o) => {
+        const f = blobFile(target.root, o.digest);
+        return existsSync(f) && createHash('sha256').update(readFileSync(f)).digest('hex') === o.digest;
+      });
+      if (digests(have) === digests(want) && onDisk) identical++;
+      else result.mismatched.push(`cycle ${cycle}: ${want.nodeId}: ${onDisk ? 'outputs differ from the reference' : 'a blob on disk does not match its digest'}`);
+    }
+    result.identical += identical;
+    // Built twice to completion: a key journaled more than once, unless a blob of its record was corrupted.
+    const excused = (key: string) => Object.values(got.get(key)?.outputs ?? {}).some((o) => corrupted.has(o.digest));
+    for (const [key, c] of journalCounts(journal)) {
+      if (c.n < 2) continue;
+      if (excused(key)) result.rebuiltAfterCorruption++;
+      else result.builtTwice.push(`cycle ${cycle}: ${c.nodeId} (${c.n}×)`);
+    }
+    const leftovers = [
+      ...walk(path.join(target.root, 'tmp')),
+      ...walk(path.join(target.root, 'work')).filter((f) => statSync(f).isFile()),
+      ...walk(target.root).filter((f) => f.endsWith('.tmp')),
+    ].map((f) => `cycle ${cycle}: ${path.relative(target.root, f)}`);
+    result.leftovers.push(...new Set(leftovers));
+    console.log(`${label} cycle ${cycle}: final run exit ${final.code} in ${final.seconds.toFixed(1)} s; ${identical}/${refRecords.size} nodes byte-identical`);
+    await rm(path.dirname(target.root), { recursive: true, force: true });
+  }
+  return result;
 }
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'stagewise-soak-'));
@@ -295,15 +310,16 @@ try {
   }
 
   const rows = results.map((r) => {
-    const pass = r.finalCode === 0 && r.mismatched.length === 0 && r.builtTwice.length === 0 && r.leftovers.length === 0;
+    const pass = r.failedFinals === 0 && r.mismatched.length === 0 && r.builtTwice.length === 0 && r.leftovers.length === 0;
     ok &&= pass;
     const pairs = r.faults.filter((f) => f.kind.includes('pair')).length;
     const corruptions = r.faults.filter((f) => f.detail.includes('corrupted')).length;
-    return `| ${r.label} | ${r.faults.length} | ${pairs} | ${corruptions} | ${r.nodes} | ${r.identical} (+${r.provenanceOnly} provenance) | ${r.builtTwice.length} | ${r.rebuiltAfterCorruption} | ${r.leftovers.length} | ${pass ? 'PASS' : 'FAIL'} |`;
+    const killed = r.faults.filter((f) => f.detail.includes('killed')).length;
+    return `| ${r.label} | ${killed} | ${r.cycles} | ${pairs} | ${corruptions} | ${r.nodes} | ${r.identical} (+${r.provenanceOnly} provenance) | ${r.builtTwice.length} | ${r.rebuiltAfterCorruption} | ${r.leftovers.length} | ${pass ? 'PASS' : 'FAIL'} |`;
   });
   const table = [
-    '| store | kill rounds | concurrent pairs | blob corruptions | nodes | byte-identical | built twice | rebuilt after corruption | leftovers | result |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| store | kill -9 | cycles | concurrent pairs | blob corruptions | nodes | byte-identical | built twice | rebuilt after corruption | leftovers | result |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');
   console.log(`\n${table}`);
@@ -313,13 +329,13 @@ try {
     for (const l of r.leftovers) console.log(`  ${r.label}: LEFTOVER ${l}`);
   }
   if (opts.report) {
-    const faultLines = results.flatMap((r) => r.faults.map((f) => `| ${r.label} | ${f.round} | ${f.kind} | ${f.detail} |`));
+    const faultLines = results.flatMap((r) => r.faults.map((f) => `| ${r.label} | ${f.cycle} | ${f.round} | ${f.kind} | ${f.detail} |`));
     writeFileSync(
       opts.report,
       `# Chaos soak\n\n\`npm run soak -- --kills ${kills} --seed ${seed} --store ${opts.store} --config ${opts.config}\`, ` +
         `${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores (${os.loadavg()[0].toFixed(1)} load average at the end).\n\n` +
         `${table}\n\nReference build: ${results.map((r) => `${r.label} ${r.referenceSeconds.toFixed(1)} s`).join(', ')}.\n\n` +
-        `## Faults\n\n| store | round | fault | what happened |\n|---|---|---|---|\n${faultLines.join('\n')}\n`,
+        `## Faults\n\n| store | cycle | round | fault | what happened |\n|---|---|---|---|---|\n${faultLines.join('\n')}\n`,
     );
   }
 } finally {
