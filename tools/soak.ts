@@ -261,7 +261,7 @@ async function soak(label: string, makeTarget: (name: string) => Promise<Target>
       else result.builtTwice.push(`cycle ${cycle}: ${c.nodeId} (${c.n}×)`);
     }
     const leftovers = [
-      ...walk(path.join(target.root, 'tmp')),
+      ...(existsSync(path.join(target.root, 'tmp')) ? readdirSync(path.join(target.root, 'tmp')).map((f) => path.join(target.root, 'tmp', f)) : []),
       ...walk(path.join(target.root, 'work')).filter((f) => statSync(f).isFile()),
       ...walk(target.root).filter((f) => f.endsWith('.tmp')),
     ].map((f) => `cycle ${cycle}: ${path.relative(target.root, f)}`);
