@@ -191,5 +191,7 @@ export const run: StageRun<typeof trainStage> = async (ctx) => {
   await write('train.json', { steps, checkpointSteps: grid, backend, finalLoss });
   const wallSeconds = (Date.now() - started) / 1000;
   ctx.log.info(`train: ${steps} steps on ${backend} in ${wallSeconds.toFixed(1)} s, final batch loss ${finalLoss}`);
-  return { backend, wallSeconds };
+  // Charted by the dashboard (meta.series): test loss on the pretraining distribution per checkpoint.
+  const series = [{ chart: 'test loss', x: 'step', y: 'test loss (pretraining tasks)', logX: true, logY: true, points: state.metrics.map((m): [number, number] => [m.step, m.pretrain.mse]) }];
+  return { backend, wallSeconds, series };
 };
