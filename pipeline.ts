@@ -109,6 +109,8 @@ function declareRegression(config: RegressionConfig, configFile: string): NodeDe
     /** The train node that publishes checkpoint `step`. */
     const writerOf = (step: number) => segmentIds[ends.findIndex((end) => step < end)];
     const checkpoint = (step: number) => fileRef(writerOf(step), checkpointFile(step));
+    const moments = (step: number) => fileRef(writerOf(step), momentsFile(step));
+    const modelFile = (step: number) => fileRef(writerOf(step), 'model.json');
     const steps = checkpointSteps(settings.steps, settings.checkpoints.logSpace, settings.checkpoints.linearSpace);
     const evalIds = steps.map((step) =>
       add({
@@ -117,12 +119,12 @@ function declareRegression(config: RegressionConfig, configFile: string): NodeDe
         params: {},
         inputs: {
           checkpoint: checkpoint(step),
-          model: fileRef(writerOf(step), 'model.json'),
+          model: modelFile(step),
           tasks: ref(tasksId),
         },
       }),
     );
-    return { tasksId, trainId, steps, evalIds, checkpoint };
+    return { tasksId, trainId, steps, evalIds, checkpoint, moments, modelFile };
   }
 
   function llcNode(id: string, run: ReturnType<typeof trainRun>, M: number | 'inf', step: number, sampler: object) {
@@ -176,8 +178,8 @@ function declareRegression(config: RegressionConfig, configFile: string): NodeDe
           stage,
           params,
           inputs: {
-            checkpoint: fileRef(run.trainId, checkpointFile(step)),
-            model: fileRef(run.trainId, 'model.json'),
+            checkpoint: run.checkpoint(step),
+            model: run.modelFile(step),
             ...(withData ? { tasks: ref(run.tasksId) } : {}),
           },
         }),
@@ -194,8 +196,8 @@ function declareRegression(config: RegressionConfig, configFile: string): NodeDe
       stage: edVariantsStage,
       params: analysis.edVariants,
       inputs: {
-        checkpoints: run.steps.map((s) => fileRef(run.trainId, checkpointFile(s))),
-        moments: run.steps.map((s) => fileRef(run.trainId, momentsFile(s))),
+        checkpoints: run.steps.map(run.checkpoint),
+        moments: run.steps.map(run.moments),
         gradients: gradientIds.map(ref),
         evals: run.evalIds.map(ref),
       },
