@@ -387,3 +387,61 @@ export function weightNorm(w: Record<string, Float32Array>): number {
   for (const t of Object.values(w)) for (let i = 0; i < t.length; i++) s += t[i] * t[i];
   return Math.sqrt(s);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Frequent words of the corpus, as the tokenizer split them
+
+/**
+ * How a vocabulary marks word boundaries: byte-level BPE and SentencePiece prefix a word's first
+ * token with 'Ġ' or '▁'; WordPiece prefixes continuation tokens with '##'.
+ */
+export function wordBoundaryRule(tokens: string[]): { isStart: (s: string) => boolean; letters: (s: string) => string } {
+  for (const marker of ['Ġ', '▁']) {
+    if (tokens.some((s) => s.startsWith(marker))) {
+      return { isStart: (s) => s.startsWith(marker), letters: (s) => (s.startsWith(marker) ? s.slice(marker.length) : s) };
+    }
+  }
+  if (tokens.some((s) => s.startsWith('##'))) return { isStart: (s) => !s.startsWith('##'), letters: (s) => (s.startsWith('##') ? s.slice(2) : s) };
+  throw new Error('frequent words: the vocabulary has no word-boundary marker (Ġ, ▁ or ##)');
+}
+
+export interface CorpusWord {
+  ids: number[];
+  text: string;
+  count: number;
+}
+
+/**
+ * Whole alphabetic words as they occur in the token rows: a word-start token followed by
+ * continuation tokens, all letters, ended by the next word start or a non-letter token. Counted over
+ * occurrences and ordered by count (ties by text); words longer than `maxTokens` are skipped.
+ */
+export function frequentWords(rows: ArrayLike<number>, B: number, T: number, tokens: string[], maxTokens: number): CorpusWord[] {
+  const rule = wordBoundaryRule(tokens);
+  const alpha = tokens.map((s) => /^[A-Za-z]+$/.test(rule.letters(s)));
+  const start = tokens.map((s) => rule.isStart(s));
+  const counts = new Map<string, CorpusWord>();
+  for (let b = 0; b < B; b++) {
+    let t = 0;
+    while (t < T) {
+      const id = rows[b * T + t];
+      if (!(start[id] && alpha[id])) {
+        t++;
+        continue;
+      }
+      let e = t + 1;
+      while (e < T && !start[rows[b * T + e]] && alpha[rows[b * T + e]]) e++;
+      // A word cut by the end of the row may continue in the next one: not counted.
+      const complete = e < T && (start[rows[b * T + e]] || !alpha[rows[b * T + e]]);
+      if (complete && e - t <= maxTokens) {
+        const ids = Array.from({ length: e - t }, (_, k) => rows[b * T + t + k]);
+        const key = ids.join(',');
+        const w = counts.get(key);
+        if (w) w.count++;
+        else counts.set(key, { ids, text: ids.map((i) => rule.letters(tokens[i])).join(''), count: 1 });
+      }
+      t = e;
+    }
+  }
+  return [...counts.values()].sort((a, b) => b.count - a.count || (a.text < b.text ? -1 : 1));
+}
