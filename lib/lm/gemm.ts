@@ -56,3 +56,71 @@ export const jsGemm: Gemm = {
     }
   },
 };
+
+/** Everything the model hands to a kernel: the products plus the softmax pieces. */
+export interface LmOps extends Gemm {
+  /** Rows i of S [T×T] (S.ld): softmax over j ≤ i of scale·S[i,j], zero above the diagonal. */
+  causalSoftmax(T: number, S: MatRef, scale: number): void;
+  /** dP [T×T] (ld T) ← scale·P ⊙ (dP − rowsum(dP ⊙ P)) on and below the diagonal, 0 above. */
+  causalSoftmaxBackward(T: number, P: MatRef, dP: Float32Array, scale: number): void;
+  /**
+   * Softmax cross-entropy in place over logits [N×V]: a row with target t ≥ 0 becomes
+   * (softmax − onehot(t))·inv and its loss is partial[n] + ln(sum[n]); a row with target −1 becomes 0.
+   */
+  crossEntropy(N: number, V: number, logits: Float32Array, targets: Float32Array, inv: number, partial: Float32Array, sum: Float32Array): void;
+}
+
+export const jsOps: LmOps = {
+  ...jsGemm,
+  causalSoftmax(T, S, scale) {
+    const s = S.data;
+    for (let i = 0; i < T; i++) {
+      const r = S.off + i * S.ld;
+      let max = -Infinity;
+      for (let j = 0; j <= i; j++) max = Math.max(max, s[r + j] * scale);
+      let sum = 0;
+      for (let j = 0; j <= i; j++) {
+        const e = Math.exp(s[r + j] * scale - max);
+        s[r + j] = e;
+        sum += e;
+      }
+      for (let j = 0; j <= i; j++) s[r + j] /= sum;
+      s.fill(0, r + i + 1, r + T);
+    }
+  },
+  causalSoftmaxBackward(T, P, dP, scale) {
+    const p = P.data;
+    for (let i = 0; i < T; i++) {
+      const r = i * T, pr = P.off + i * P.ld;
+      let s = 0;
+      for (let j = 0; j <= i; j++) s += dP[r + j] * p[pr + j];
+      for (let j = 0; j <= i; j++) dP[r + j] = p[pr + j] * (dP[r + j] - s) * scale;
+      dP.fill(0, r + i + 1, r + T);
+    }
+  },
+  crossEntropy(N, V, logits, targets, inv, partial, sum) {
+    for (let n = 0; n < N; n++) {
+      const o = n * V;
+      const t = targets[n];
+      if (t < 0) {
+        logits.fill(0, o, o + V);
+        partial[n] = 0;
+        sum[n] = 1;
+        continue;
+      }
+      let max = -Infinity;
+      for (let j = 0; j < V; j++) max = Math.max(max, logits[o + j]);
+      partial[n] = max - logits[o + t];
+      let s = 0;
+      for (let j = 0; j < V; j++) {
+        const e = Math.exp(logits[o + j] - max);
+        logits[o + j] = e;
+        s += e;
+      }
+      sum[n] = s;
+      const k = inv / s;
+      for (let j = 0; j < V; j++) logits[o + j] *= k;
+      logits[o + t] -= inv;
+    }
+  },
+};

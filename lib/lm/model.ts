@@ -15,7 +15,7 @@
 // (lib/lm/gemm.ts, or the WebAssembly SIMD one from lib/kernels/lm-gemm.ts when it is loaded);
 // the rest (LayerNorm, softmax, embedding) is scalar TypeScript. Work buffers are kept per
 // (config, B, T) between calls, so a training loop allocates once.
-import { jsGemm, type Gemm, type MatRef } from './gemm.ts';
+import { jsOps, type LmOps, type MatRef } from './gemm.ts';
 import type { Rng } from '../rng.ts';
 
 export interface LmConfig {
@@ -103,27 +103,32 @@ export function checkLmWeights(cfg: LmConfig, w: LmWeights, what = 'weights'): v
 
 // ---------------------------------------------------------------- work buffers
 
-let gemmImpl: Gemm = jsGemm;
+let opsImpl: LmOps = jsOps;
 
-/** Switches every LM product to another Gemm (the WebAssembly kernel); returns the previous one. */
-export function setLmGemm(g: Gemm): Gemm {
-  const prev = gemmImpl;
-  gemmImpl = g;
+/** Switches the products and softmax pieces to another implementation (the WebAssembly kernel); returns the previous one. */
+export function setLmOps(ops: LmOps): LmOps {
+  const prev = opsImpl;
+  opsImpl = ops;
   workspaces.clear();
   return prev;
 }
-export const lmGemmName = () => gemmImpl.name;
+/** 'js' or 'wasm-simd': which implementation lmForward / lmLossAndGrad use now. */
+export const lmKernelName = () => opsImpl.name;
 
 /** Allocator for work buffers: plain arrays, or views into the kernel's memory. */
 export interface LmArena {
   alloc(n: number): Float32Array;
 }
 const heapArena: LmArena = { alloc: (n) => new Float32Array(n) };
-let arenaFactory: (total: number) => LmArena = () => heapArena;
+/** Where work buffers (and copies of the weights) live; null = ordinary arrays. */
+let arenaFactory: ((totalFloats: number) => LmArena) | null = null;
+/** The arena holds one layout at a time (a new one invalidates the previous views). */
+let arenaExclusive = false;
 
 /** Used by lib/kernels/lm-gemm.ts so that every operand already lives in WebAssembly memory. */
-export function setLmArena(factory: (totalFloats: number) => LmArena): void {
+export function setLmArena(factory: ((totalFloats: number) => LmArena) | null, exclusive: boolean): void {
   arenaFactory = factory;
+  arenaExclusive = exclusive;
   workspaces.clear();
 }
 
@@ -155,6 +160,9 @@ class Workspace {
   readonly dV: Float32Array;
   readonly dZ: Float32Array;
   readonly dP: Float32Array;
+  readonly targets: Float32Array;
+  readonly partial: Float32Array;
+  readonly rowSum: Float32Array;
 
   constructor(readonly cfg: LmConfig, readonly B: number, readonly T: number, arena: LmArena, readonly ownWeights: boolean) {
     const { layers: L, dModel: d, heads: H, dHead: dh, vocab: V } = cfg;
@@ -190,6 +198,9 @@ class Workspace {
     this.dV = a(N * HD);
     this.dZ = a(N * HD);
     this.dP = a(T * T);
+    this.targets = a(N);
+    this.partial = a(N);
+    this.rowSum = a(N);
   }
 }
 
@@ -199,13 +210,16 @@ function workspace(cfg: LmConfig, B: number, T: number): Workspace {
   const key = JSON.stringify([cfg, B, T]);
   let ws = workspaces.get(key);
   if (!ws) {
-    // Size first (a counting arena), so an arena that cannot grow under live views is sized once.
-    let total = 0;
-    const counter: LmArena = { alloc: (n) => ((total += n), new Float32Array(0)) };
-    const probe = arenaFactory(0);
-    const own = probe !== heapArena;
-    new Workspace(cfg, B, T, counter, own);
-    ws = new Workspace(cfg, B, T, own ? arenaFactory(total) : heapArena, own);
+    if (arenaFactory) {
+      // Size first (a counting arena, 16-byte aligned blocks), so the arena is reserved once.
+      let total = 0;
+      const counter: LmArena = { alloc: (n) => ((total += Math.ceil(n / 4) * 4), new Float32Array(0)) };
+      new Workspace(cfg, B, T, counter, true);
+      if (arenaExclusive) workspaces.clear();
+      ws = new Workspace(cfg, B, T, arenaFactory(total), true);
+    } else {
+      ws = new Workspace(cfg, B, T, heapArena, false);
+    }
     // Keep the two most recent shapes (a training batch and an evaluation batch).
     if (workspaces.size >= 2) workspaces.delete(workspaces.keys().next().value!);
     workspaces.set(key, ws);
@@ -280,7 +294,7 @@ function checkTokens(cfg: LmConfig, tokens: Int32Array, B: number, T: number): v
 function forwardInto(ws: Workspace, w: LmWeights, tokens: Int32Array, ablatePositions: boolean): void {
   const { cfg, B, T, N, HD } = ws;
   const { layers: L, dModel: d, heads: H, dHead: dh, vocab: V } = cfg;
-  const gemm = gemmImpl;
+  const gemm = opsImpl;
   const scale = 1 / Math.sqrt(dh);
   const W_E = w['embed.W_E'];
   const W_pos = w['pos_embed.W_pos'];
@@ -312,20 +326,7 @@ function forwardInto(ws: Workspace, w: LmWeights, tokens: Int32Array, ablatePosi
         const so = (b * H + h) * T * T;
         const ro = b * T * HD + h * dh;
         gemm.gemm(false, true, T, T, dh, mat(q, ro, HD), mat(k, ro, HD), mat(probs, so, T), false);
-        // Causal softmax of the scaled scores, row by row; entries above the diagonal are 0.
-        for (let i = 0; i < T; i++) {
-          const r = so + i * T;
-          let max = -Infinity;
-          for (let j = 0; j <= i; j++) max = Math.max(max, probs[r + j] * scale);
-          let sum = 0;
-          for (let j = 0; j <= i; j++) {
-            const e = Math.exp(probs[r + j] * scale - max);
-            probs[r + j] = e;
-            sum += e;
-          }
-          for (let j = 0; j <= i; j++) probs[r + j] /= sum;
-          probs.fill(0, r + i + 1, r + T);
-        }
+        gemm.causalSoftmax(T, mat(probs, so, T), scale);
         gemm.gemm(false, false, T, dh, T, mat(probs, so, T), mat(v, ro, HD), mat(z, ro, HD), false);
       }
     }
@@ -376,35 +377,20 @@ export function lmLossAndGrad(cfg: LmConfig, w: LmWeights, tokens: Int32Array, B
   forwardInto(ws, W, tokens, false);
   const { N, HD } = ws;
   const { layers: L, dModel: d, heads: H, dHead: dh, vocab: V } = cfg;
-  const gemm = gemmImpl;
+  const gemm = opsImpl;
   const scale = 1 / Math.sqrt(dh);
   const G = ws.G;
   for (const g of Object.values(G)) g.fill(0);
 
-  // Softmax cross-entropy; the logits buffer becomes dLoss/dlogits in place.
+  // Softmax cross-entropy; the logits buffer becomes dLoss/dlogits in place. The last position of
+  // each row has no next token (target −1).
   const logits = ws.logits;
+  for (let n = 0; n < N; n++) ws.targets[n] = n % T === T - 1 ? -1 : tokens[n + 1];
+  gemm.crossEntropy(N, V, logits, ws.targets, 1 / (B * (T - 1)), ws.partial, ws.rowSum);
   const perPosition = new Float64Array(T - 1);
-  const count = B * (T - 1);
   for (let n = 0; n < N; n++) {
     const t = n % T;
-    const o = n * V;
-    if (t === T - 1) {
-      logits.fill(0, o, o + V);
-      continue;
-    }
-    const target = tokens[n + 1];
-    let max = -Infinity;
-    for (let j = 0; j < V; j++) max = Math.max(max, logits[o + j]);
-    let sum = 0;
-    for (let j = 0; j < V; j++) {
-      const e = Math.exp(logits[o + j] - max);
-      logits[o + j] = e;
-      sum += e;
-    }
-    perPosition[t] += (Math.log(sum) - Math.log(logits[o + target])) / B;
-    const inv = 1 / (sum * count);
-    for (let j = 0; j < V; j++) logits[o + j] *= inv;
-    logits[o + target] -= 1 / count;
+    if (t < T - 1) perPosition[t] += (ws.partial[n] + Math.log(ws.rowSum[n])) / B;
   }
   let loss = 0;
   for (let t = 0; t < T - 1; t++) loss += perPosition[t];
@@ -429,14 +415,8 @@ export function lmLossAndGrad(cfg: LmConfig, w: LmWeights, tokens: Int32Array, B
         const ro = b * T * HD + h * dh;
         gemm.gemm(false, true, T, T, dh, mat(dZ, ro, HD), mat(v, ro, HD), mat(dP, 0, T), false);
         gemm.gemm(true, false, T, dh, T, mat(probs, so, T), mat(dZ, ro, HD), mat(dV, ro, HD), false);
-        // Softmax backward, with the 1/√dh of the scores folded in; zero above the diagonal.
-        for (let i = 0; i < T; i++) {
-          const r = i * T;
-          let s = 0;
-          for (let j = 0; j <= i; j++) s += dP[r + j] * probs[so + r + j];
-          for (let j = 0; j <= i; j++) dP[r + j] = probs[so + r + j] * (dP[r + j] - s) * scale;
-          dP.fill(0, r + i + 1, r + T);
-        }
+        // Softmax backward, with the 1/√dh of the scores folded in.
+        gemm.causalSoftmaxBackward(T, mat(probs, so, T), dP, scale);
         gemm.gemm(false, false, T, dh, T, mat(dP, 0, T), mat(k, ro, HD), mat(dQ, ro, HD), false);
         gemm.gemm(true, false, T, dh, T, mat(dP, 0, T), mat(q, ro, HD), mat(dK, ro, HD), false);
       }
