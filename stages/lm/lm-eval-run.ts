@@ -16,6 +16,7 @@ import {
 } from '../../lib/lm/evals.ts';
 import { lmForward, type LmConfig, type LmWeights } from '../../lib/lm/model.ts';
 import { rngStream } from '../../lib/rng.ts';
+import { useLmKernel } from '../../lib/kernels/lm-gemm.ts';
 import { decodeTensors, encodeTensors } from '../../lib/tensorfile.ts';
 import { inputPath } from '../inputs.ts';
 import { readLmCheckpoint, readLmConfig, readTokenRows } from './analysis-io.ts';
@@ -52,6 +53,7 @@ function forEachBatch(cfg: LmConfig, w: LmWeights, rows: Int32Array, n: number, 
 
 export async function run(ctx: RunContext<LmEvalParams>) {
   const p = ctx.params;
+  useLmKernel(); // the WebAssembly SIMD products (same results as the TypeScript ones to float32 rounding)
   const cfg = await readLmConfig(STAGE, inputPath(STAGE, ctx.inputs, 'model'));
   const { step, weights } = await readLmCheckpoint(STAGE, inputPath(STAGE, ctx.inputs, 'checkpoint'), cfg);
   const test = await readTokenRows(STAGE, inputPath(STAGE, ctx.inputs, 'test'), cfg.vocab);

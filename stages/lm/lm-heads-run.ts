@@ -5,6 +5,7 @@ import type { RunContext } from '../../engine/types.ts';
 import { headScores, kCompositionGrid, prefixMatchingProbes, previousTokenProbes, type ProbeBatch } from '../../lib/lm/evals.ts';
 import { lmForward, type LmConfig, type LmWeights } from '../../lib/lm/model.ts';
 import { rngStream } from '../../lib/rng.ts';
+import { useLmKernel } from '../../lib/kernels/lm-gemm.ts';
 import { inputPath, optionalInputPath } from '../inputs.ts';
 import { readLmCheckpoint, readLmConfig, readTokenRows } from './analysis-io.ts';
 import { probeLengths, type LmHeadsParams, type LmHeadsResult } from './lm-heads.ts';
@@ -32,6 +33,7 @@ function scoresPerLayer(cfg: LmConfig, w: LmWeights, probes: ProbeBatch, batch: 
 
 export async function run(ctx: RunContext<LmHeadsParams>) {
   const p = ctx.params;
+  useLmKernel(); // the WebAssembly SIMD products (same results as the TypeScript ones to float32 rounding)
   const cfg = await readLmConfig(STAGE, inputPath(STAGE, ctx.inputs, 'model'));
   const { step, weights } = await readLmCheckpoint(STAGE, inputPath(STAGE, ctx.inputs, 'checkpoint'), cfg);
   // BOS as the token rows declare it (input 'test', optional), else the last id as in the paper's

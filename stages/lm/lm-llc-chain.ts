@@ -6,6 +6,7 @@ import { datasetLoss, lmSgldChain, type TokenRows } from '../../lib/lm/llc.ts';
 import { lmForward, lmLossAndGrad, type LmConfig, type LmWeights } from '../../lib/lm/model.ts';
 import { perPositionLoss, mean } from '../../lib/lm/evals.ts';
 import { rngStream } from '../../lib/rng.ts';
+import { useLmKernel } from '../../lib/kernels/lm-gemm.ts';
 import type { ChainRun } from '../../lib/sgld.ts';
 import { readLmCheckpoint, readLmConfig, readTokenRows, weightList } from './analysis-io.ts';
 
@@ -59,6 +60,7 @@ async function load(spec: LmLlcSpec) {
 }
 
 export async function runLmLlcJob(job: LmLlcJob, progress?: (p: LmChainProgress) => void): Promise<LmLlcJobResult> {
+  useLmKernel(); // the WebAssembly SIMD products (same results as the TypeScript ones to float32 rounding)
   const { cfg, weights, data } = await load(job.spec);
   const { T } = data;
   if (job.kind === 'L0') {

@@ -17,6 +17,7 @@ import {
   prefixMatchingProbes,
   previousTokenProbes,
   samplePositions,
+  frequentWords,
   type HeadWeights,
 } from '../../../lib/lm/evals.ts';
 import { rngStream } from '../../../lib/rng.ts';
@@ -223,6 +224,19 @@ test('samplePositions is reproducible and in range', () => {
   assert.equal(Array.from(a), Array.from(b));
   assert.ok(a.every((p) => p >= 1 && p <= 6));
   assert.equal([...new Set(a)].sort(), [1, 2, 3, 4, 5, 6]);
+});
+
+test('frequentWords: whole alphabetic words from the token stream, with their split, by count', () => {
+  // 0 BOS, 1 'Ġthe', 2 'Ġcat', 3 'Ġca', 4 't', 5 's', 6 '.', 7 'Ġdog'
+  const vocab = ['<bos>', 'Ġthe', 'Ġcat', 'Ġca', 't', 's', '.', 'Ġdog'];
+  // "the cat. the cats the dog" | "dog the cat the cat the cat cat": a word cut by the row end is not counted
+  const rows = [0, 1, 2, 6, 1, 3, 4, 5, 1, 7, 0, 7, 1, 3, 4, 1, 2, 1, 2, 2];
+  const words = frequentWords(rows, 2, 10, vocab, 4);
+  const byText = Object.fromEntries(words.map((w) => [w.text + '/' + w.ids.length, w.count]));
+  assert.equal(byText, { 'the/1': 6, 'cat/1': 3, 'cats/3': 1, 'cat/2': 1, 'dog/1': 1 });
+  assert.equal(words[0].ids, [1]);
+  assert.equal(words.find((w) => w.ids.length === 3)!.ids, [3, 4, 5]);
+  assert.throws(() => frequentWords(rows, 2, 10, ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'], 4), /no word-boundary marker/);
 });
 
 test.run();
