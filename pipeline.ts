@@ -16,11 +16,17 @@
 //   6. essential-dynamics  PCA of the outputs over training, smoothed, with osculating circles and cusps;
 //   7. figures           the paper's figures and an HTML report.
 // Plus the finite-M task-prior sweep (paper Figure 20) and the LLC calibration sweep (App. E.3).
+//
+// A config with an `lm` section (configs/lm*.yaml) declares the language-model experiment instead:
+// corpus → tokenizer → token rows → training (or imported checkpoints) → per-checkpoint analyses.
 import { runCli } from './engine/cli.ts';
 import { fileRef, ref } from './engine/stage.ts';
 import { expandSweep, pointId } from './engine/sweep.ts';
 import type { NodeDecl } from './engine/types.ts';
+import { z } from 'zod';
 import { configSchema, type Config } from './configs/schema.ts';
+import { lmConfigSchema, type LmExperimentConfig } from './configs/lm-schema.ts';
+import { declareLanguageModel } from './stages/lm/declare.ts';
 import { checkpointSteps } from './lib/optim.ts';
 import { tasksStage } from './stages/tasks.ts';
 import { trainStage } from './stages/train.ts';
@@ -198,9 +204,27 @@ function pick(o: Record<string, unknown>, keys: string[]) {
   return Object.fromEntries(keys.map((k) => [k, o[k]]));
 }
 
+/** The language-model experiment (docs/language-model.md). */
+function declareLm(config: LmExperimentConfig): NodeDecl[] {
+  const nodes: NodeDecl[] = [];
+  const add = (node: NodeDecl) => (nodes.push(node), node.id);
+  declareLanguageModel(config.lm, add);
+  return nodes;
+}
+
+const isLmConfig = (raw: unknown): boolean => typeof raw === 'object' && raw !== null && 'lm' in raw;
+
+/** The regression experiment's schema, or the language model's when the file has an `lm` section. */
+const experimentSchema = z.unknown().transform((raw, ctx) => {
+  const r = (isLmConfig(raw) ? lmConfigSchema : configSchema).safeParse(raw);
+  if (r.success) return r.data as unknown;
+  for (const issue of r.error.issues) ctx.addIssue({ ...issue, code: 'custom', message: issue.message, path: issue.path } as never);
+  return z.NEVER;
+});
+
 await runCli({
   argv: process.argv.slice(2),
-  configSchema,
-  declare: (config, configFile) => declare(config as Config, configFile),
+  configSchema: experimentSchema,
+  declare: (config, configFile) => (isLmConfig(config) ? declareLm(config as LmExperimentConfig) : declare(config as Config, configFile)),
   defaultConfig: 'configs/default.yaml',
 });
