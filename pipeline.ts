@@ -27,6 +27,7 @@ import { z } from 'zod';
 import { configSchema, type Config } from './configs/schema.ts';
 import { lmConfigSchema, type LmExperimentConfig } from './configs/lm-schema.ts';
 import { declareLanguageModel } from './stages/lm/declare.ts';
+import { declareLmAnalysis } from './stages/lm/declare-analysis.ts';
 import { checkpointSteps } from './lib/optim.ts';
 import { tasksStage } from './stages/tasks.ts';
 import { trainStage } from './stages/train.ts';
@@ -205,10 +206,26 @@ function pick(o: Record<string, unknown>, keys: string[]) {
 }
 
 /** The language-model experiment (docs/language-model.md). */
-function declareLm(config: LmExperimentConfig): NodeDecl[] {
+function declareLm(config: LmExperimentConfig, configFile: string): NodeDecl[] {
   const nodes: NodeDecl[] = [];
   const add = (node: NodeDecl) => (nodes.push(node), node.id);
-  declareLanguageModel(config.lm, add);
+  const lm = declareLanguageModel(config.lm, add);
+  if (config.analysis) {
+    const figuresDir = process.env.FIGURES_DIR || 'figures';
+    const { figureId, stagesId } = declareLmAnalysis(config.analysis, lm, add, { dir: figuresDir, style: config.figures });
+    add({
+      id: 'figures-index',
+      stage: figuresIndexStage,
+      params: {
+        title: 'stagewise: developmental stages of a small language model',
+        stageLabels: [`language model (${lm.label})`],
+        provenance: { config: configFile },
+      },
+      inputs: { figures: [ref(figureId)], stages: [ref(stagesId)] },
+      publishTo: figuresDir,
+      tags: ['figure'],
+    });
+  }
   return nodes;
 }
 
@@ -225,6 +242,6 @@ const experimentSchema = z.unknown().transform((raw, ctx) => {
 await runCli({
   argv: process.argv.slice(2),
   configSchema: experimentSchema,
-  declare: (config, configFile) => (isLmConfig(config) ? declareLm(config as LmExperimentConfig) : declare(config as Config, configFile)),
+  declare: (config, configFile) => (isLmConfig(config) ? declareLm(config as LmExperimentConfig, configFile) : declare(config as Config, configFile)),
   defaultConfig: 'configs/default.yaml',
 });

@@ -2,11 +2,12 @@
 // figures). Formats (docs/language-model.md, "Artifacts"):
 //   model.json         the LmConfig, bare or as { config: LmConfig, … }
 //   step-*.swt         a checkpoint: one tensor per TransformerLens parameter name, meta.step
-//   token rows (.swt)  one tensor [rows, T] of token ids ('tokens' if there are several), meta.bos
+//   lm-data dir        train.i32 / test.i32 token rows and data.json (stages/lm/files.ts)
 //   tokenizer.json     Hugging Face tokenizer file: model.vocab { string: id } names the tokens
 import { readFile } from 'node:fs/promises';
 import { checkLmConfig, checkLmWeights, type LmConfig, type LmWeights } from '../../lib/lm/model.ts';
 import { decodeTensors } from '../../lib/tensorfile.ts';
+import { readDataInfo, readTokenRows as readSplitRows, type LmDataInfo } from './files.ts';
 
 export async function readLmConfig(stage: string, file: string): Promise<LmConfig> {
   let raw: unknown;
@@ -37,18 +38,23 @@ export interface TokenRowsFile {
   rows: Int32Array;
   n: number;
   T: number;
-  bos: number | undefined;
+  bos: number;
 }
 
-export async function readTokenRows(stage: string, file: string, vocab: number): Promise<TokenRowsFile> {
-  const { tensors, meta } = decodeTensors(await readFile(file));
-  const names = Object.keys(tensors);
-  const t = tensors.tokens ?? (names.length === 1 ? tensors[names[0]] : undefined);
-  if (!t || t.shape.length !== 2) throw new Error(`${stage}: ${file}: expected one tensor [rows, T] of token ids (named 'tokens' if there are several), got [${names.join(', ')}]`);
-  const rows = Int32Array.from(t.data);
-  const bad = rows.findIndex((v, i) => !(v >= 0 && v < vocab && v === t.data[i]));
-  if (bad >= 0) throw new Error(`${stage}: ${file}: token ${t.data[bad]} at index ${bad} is not an id in [0, ${vocab})`);
-  return { rows, n: t.shape[0], T: t.shape[1], bos: typeof meta.bos === 'number' ? meta.bos : undefined };
+/** One split of an lm-data directory (train.i32 / test.i32 + data.json), checked against the model's vocabulary. */
+export function readTokenRows(stage: string, dataDir: string, split: 'train' | 'test', vocab: number): TokenRowsFile {
+  let info: LmDataInfo;
+  let rows: { rows: number; nCtx: number; tokens: Int32Array };
+  try {
+    info = readDataInfo(dataDir);
+    rows = readSplitRows(dataDir, split);
+  } catch (err) {
+    throw new Error(`${stage}: cannot read the ${split} rows of ${dataDir} (an lm-data output): ${(err as Error).message}`);
+  }
+  if (info.vocab !== vocab) throw new Error(`${stage}: ${dataDir}/data.json has vocab ${info.vocab} but the model has ${vocab}`);
+  const bad = rows.tokens.findIndex((v) => !(v >= 0 && v < vocab));
+  if (bad >= 0) throw new Error(`${stage}: ${dataDir}/${split}.i32: token ${rows.tokens[bad]} at index ${bad} is not an id in [0, ${vocab})`);
+  return { rows: rows.tokens, n: rows.rows, T: rows.nCtx, bos: info.bos };
 }
 
 /** Token strings by id, from a Hugging Face tokenizer.json (model.vocab), for n-gram words and labels. */

@@ -4,7 +4,7 @@
 //     n tokens, n = 2, 3, 4 (the paper took them from the GPT-2 vocabulary, which is not available
 //     offline; frequent corpus words play the same role: common multi-token words).
 //
-// Inputs: train (token rows .swt [rows, T]), tokenizer (tokenizer.json), model (model.json: vocab size).
+// Inputs: data (lm-data directory: the train rows), tokenizer (tokenizer.json), model (model.json: vocab size).
 // Params: ngrams { sizes, perSize }.
 // Outputs: bigrams.swt (rowStart [V+1], next [nnz], prob [nnz], count [V], entropy [V]),
 //          ngrams.json { sizes: { "2": [{ text, ids, count }], … } }.
@@ -35,7 +35,7 @@ export const lmBigramsStage = defineStage({
   params: lmBigramsParams,
   async run(ctx) {
     const cfg = await readLmConfig(STAGE, inputPath(STAGE, ctx.inputs, 'model'));
-    const train = await readTokenRows(STAGE, inputPath(STAGE, ctx.inputs, 'train'), cfg.vocab);
+    const train = readTokenRows(STAGE, inputPath(STAGE, ctx.inputs, 'data'), 'train', cfg.vocab);
     const table = bigramTable(train.rows, train.n, train.T, cfg.vocab);
     const f = (a: ArrayLike<number>) => ({ shape: [a.length], data: Float32Array.from(a) });
     await writeFile(

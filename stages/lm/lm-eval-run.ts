@@ -56,7 +56,7 @@ export async function run(ctx: RunContext<LmEvalParams>) {
   useLmKernel(); // the WebAssembly SIMD products (same results as the TypeScript ones to float32 rounding)
   const cfg = await readLmConfig(STAGE, inputPath(STAGE, ctx.inputs, 'model'));
   const { step, weights } = await readLmCheckpoint(STAGE, inputPath(STAGE, ctx.inputs, 'checkpoint'), cfg);
-  const test = await readTokenRows(STAGE, inputPath(STAGE, ctx.inputs, 'test'), cfg.vocab);
+  const test = readTokenRows(STAGE, inputPath(STAGE, ctx.inputs, 'data'), 'test', cfg.vocab);
   const bigramDir = inputPath(STAGE, ctx.inputs, 'bigrams');
   const table = await readBigramTable(bigramDir, cfg.vocab);
   const ngramWords = JSON.parse(await readFile(path.join(bigramDir, 'ngrams.json'), 'utf8')) as { sizes: Record<string, { ids: number[] }[]> };
@@ -93,7 +93,7 @@ export async function run(ctx: RunContext<LmEvalParams>) {
   const lossPerPos = Array.from(lossSum, (s) => s / n);
   const lossAblatedPerPos = Array.from(ablatedSum, (s) => s / n);
 
-  const bos = test.bos ?? test.rows[0];
+  const bos = test.bos;
   const ngrams: LmEvalResult['ngrams'] = [];
   for (const [size, words] of Object.entries(ngramWords.sizes)) {
     const k = Number(size);

@@ -8,7 +8,7 @@
 //     fixed sampled position per row (outputs.swt, tensor 'outputs').
 // Attention-head scores are a separate stage (lm-heads), so a change to one recomputes only its nodes.
 //
-// Inputs: checkpoint (.swt), model (model.json), test (token rows), bigrams (lm-bigrams directory).
+// Inputs: checkpoint (.swt), model (model.json), data (lm-data directory: the test rows), bigrams (lm-bigrams directory).
 // Params: rows (held-out rows used), batch, seed (sampled positions).
 // Outputs: eval.json (LmEvalResult), outputs.swt.
 import { z } from 'zod';

@@ -7,7 +7,8 @@ import { lmForward, type LmConfig, type LmWeights } from '../../lib/lm/model.ts'
 import { rngStream } from '../../lib/rng.ts';
 import { useLmKernel } from '../../lib/kernels/lm-gemm.ts';
 import { inputPath, optionalInputPath } from '../inputs.ts';
-import { readLmCheckpoint, readLmConfig, readTokenRows } from './analysis-io.ts';
+import { readLmCheckpoint, readLmConfig } from './analysis-io.ts';
+import { readDataInfo } from './files.ts';
 import { probeLengths, type LmHeadsParams, type LmHeadsResult } from './lm-heads.ts';
 
 const STAGE = 'lm-heads';
@@ -36,10 +37,10 @@ export async function run(ctx: RunContext<LmHeadsParams>) {
   useLmKernel(); // the WebAssembly SIMD products (same results as the TypeScript ones to float32 rounding)
   const cfg = await readLmConfig(STAGE, inputPath(STAGE, ctx.inputs, 'model'));
   const { step, weights } = await readLmCheckpoint(STAGE, inputPath(STAGE, ctx.inputs, 'checkpoint'), cfg);
-  // BOS as the token rows declare it (input 'test', optional), else the last id as in the paper's
+  // BOS as the data declares it (input 'data', optional), else the last id as in the paper's
   // tokenizer; probe tokens are drawn from the other ids.
-  const testFile = optionalInputPath(STAGE, ctx.inputs, 'test');
-  const bos = (testFile ? (await readTokenRows(STAGE, testFile, cfg.vocab)).bos : undefined) ?? cfg.vocab - 1;
+  const dataDir = optionalInputPath(STAGE, ctx.inputs, 'data');
+  const bos = dataDir ? readDataInfo(dataDir).bos : cfg.vocab - 1;
   const { lenMin, lenMax, prefixLength } = probeLengths(cfg.nCtx);
   const prev = previousTokenProbes(rngStream(p.seed, 'lm-previous-token-probes'), p.probes, lenMin, lenMax, cfg.vocab, bos);
   const prefix = prefixMatchingProbes(rngStream(p.seed, 'lm-prefix-probes'), p.probes, prefixLength, cfg.vocab, bos);

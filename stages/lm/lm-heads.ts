@@ -9,7 +9,7 @@
 // context (with floors so a short context still has room): previous-token L ~ U{max(4, n/64) …
 // max(8, n/16)}, prefix matching of length max(16, n/8).
 //
-// Inputs: checkpoint, model, test (optional: token rows whose meta.bos names BOS). Params: probes (count per kind), seed.
+// Inputs: checkpoint, model, data (optional: an lm-data directory whose data.json names BOS). Params: probes (count per kind), seed.
 // Output: heads.json (LmHeadsResult).
 import { z } from 'zod';
 import { defineStage } from '../../engine/stage.ts';

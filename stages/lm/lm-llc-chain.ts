@@ -13,7 +13,7 @@ import { readLmCheckpoint, readLmConfig, readTokenRows, weightList } from './ana
 export interface LmLlcSpec {
   checkpointFile: string;
   modelFile: string;
-  rowsFile: string;
+  dataDir: string;
   eps: number;
   nbeta: number;
   gamma: number;
@@ -50,11 +50,11 @@ export function llcRows(all: { rows: Int32Array; n: number; T: number }, size: n
 }
 
 async function load(spec: LmLlcSpec) {
-  const key = JSON.stringify([spec.checkpointFile, spec.modelFile, spec.rowsFile, spec.datasetSize, spec.seed]);
+  const key = JSON.stringify([spec.checkpointFile, spec.modelFile, spec.dataDir, spec.datasetSize, spec.seed]);
   if (cached?.key === key) return cached;
   const cfg = await readLmConfig('lm-llc', spec.modelFile);
   const { weights } = await readLmCheckpoint('lm-llc', spec.checkpointFile, cfg);
-  const data = llcRows(await readTokenRows('lm-llc', spec.rowsFile, cfg.vocab), spec.datasetSize, spec.seed);
+  const data = llcRows(readTokenRows('lm-llc', spec.dataDir, 'train', cfg.vocab), spec.datasetSize, spec.seed);
   cached = { key, cfg, weights, data };
   return cached;
 }

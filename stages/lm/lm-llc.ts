@@ -8,7 +8,7 @@
 // l0: 'correct' (L₀ = L_n(w*)) or 'paper-biased' (the original LM notebook's running mean of the
 // chains' first losses, see lib/lm/llc.ts): the biased variant only reproduces published numbers.
 //
-// Inputs: checkpoint, model, train (token rows). Output: llc.json (the regression llc stage's
+// Inputs: checkpoint, model, data (lm-data directory: the train rows). Output: llc.json (the regression llc stage's
 // fields: step, llcMean, llcStd, L0, chains with traces, …, plus l0).
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -64,7 +64,7 @@ export const lmLlcStage = defineStage({
     const spec: LmLlcSpec = {
       checkpointFile: inputPath('lm-llc', ctx.inputs, 'checkpoint'),
       modelFile: inputPath('lm-llc', ctx.inputs, 'model'),
-      rowsFile: inputPath('lm-llc', ctx.inputs, 'train'),
+      dataDir: inputPath('lm-llc', ctx.inputs, 'data'),
       ...sampler,
     };
     const { meta } = decodeTensors(await readFile(spec.checkpointFile));

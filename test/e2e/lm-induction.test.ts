@@ -23,6 +23,7 @@ import { lmBigramsParams, lmBigramsStage } from '../../stages/lm/lm-bigrams.ts';
 import { lmEvalParams, lmEvalStage, type LmEvalResult } from '../../stages/lm/lm-eval.ts';
 import { lmHeadsParams, lmHeadsStage, type LmHeadsResult } from '../../stages/lm/lm-heads.ts';
 import { lmLlcParams, lmLlcStage } from '../../stages/lm/lm-llc.ts';
+import { encodeTokenRows, type LmDataInfo } from '../../stages/lm/files.ts';
 import { stageBoundariesParams, stageBoundariesStage } from '../../stages/stage-boundaries.ts';
 import { makeContext, removeAll, tempDir } from '../stages/ml-context.ts';
 
@@ -45,7 +46,6 @@ function plantedRows(seed: number, n: number): Int32Array {
   return rows;
 }
 
-const rowsFile = (rows: Int32Array, n: number) => encodeTensors({ tokens: { shape: [n, T], data: Float32Array.from(rows) } }, { bos: BOS });
 const checkpointFile = (w: LmWeights, step: number) => encodeTensors(Object.fromEntries(Object.entries(w).map(([k, v]) => [k, { shape: [v.length], data: v }])), { step });
 
 let dir: string;
@@ -77,8 +77,13 @@ test('a tiny 2-layer LM forms an induction head on planted repeats, and the anal
   const nTrain = STEPS * B;
   const train = plantedRows(1, nTrain);
   const testRows = plantedRows(2, 64);
-  await writeFile(path.join(dir, 'train.swt'), rowsFile(train, nTrain));
-  await writeFile(path.join(dir, 'test.swt'), rowsFile(testRows, 64));
+  // An lm-data directory (stages/lm/files.ts).
+  const data = path.join(dir, 'data');
+  await mkdir(data);
+  await writeFile(path.join(data, 'train.i32'), encodeTokenRows(train));
+  await writeFile(path.join(data, 'test.i32'), encodeTokenRows(testRows));
+  const info: LmDataInfo = { nCtx: T, vocab: V, bos: BOS, rows: { train: nTrain, test: 64 }, tokens: { train: train.length, test: testRows.length } };
+  await writeFile(path.join(data, 'data.json'), JSON.stringify(info));
   await writeFile(path.join(dir, 'model.json'), JSON.stringify({ config: cfg }));
   // A vocabulary with word markers, as a byte-level BPE tokenizer.json has: even ids start words.
   const vocab = Object.fromEntries(Array.from({ length: V }, (_, i) => [i === BOS ? '<bos>' : i % 2 === 0 ? `Ġw${String.fromCharCode(97 + (i % 26))}${i}` : `x${String.fromCharCode(97 + (i % 26))}`, i]));
@@ -93,16 +98,16 @@ test('a tiny 2-layer LM forms an induction head on planted repeats, and the anal
   }
 
   const model = path.join(dir, 'model.json');
-  const bigrams = await runStage(lmBigramsStage, lmBigramsParams.parse({ ngrams: { sizes: [2, 3], perSize: 50 } }), { train: path.join(dir, 'train.swt'), tokenizer: path.join(dir, 'tokenizer.json'), model }, 'bigrams');
+  const bigrams = await runStage(lmBigramsStage, lmBigramsParams.parse({ ngrams: { sizes: [2, 3], perSize: 50 } }), { data, tokenizer: path.join(dir, 'tokenizer.json'), model }, 'bigrams');
   const evals: string[] = [];
   const heads: string[] = [];
   const llcs: string[] = [];
   for (const step of CHECKPOINTS) {
     const checkpoint = path.join(dir, `step-${step}.swt`);
-    evals.push(await runStage(lmEvalStage, lmEvalParams.parse({ rows: 64, batch: 32 }), { checkpoint, model, test: path.join(dir, 'test.swt'), bigrams }, `eval-${step}`));
-    heads.push(await runStage(lmHeadsStage, lmHeadsParams.parse({ probes: 64 }), { checkpoint, model, test: path.join(dir, 'test.swt') }, `heads-${step}`));
+    evals.push(await runStage(lmEvalStage, lmEvalParams.parse({ rows: 64, batch: 32 }), { checkpoint, model, data, bigrams }, `eval-${step}`));
+    heads.push(await runStage(lmHeadsStage, lmHeadsParams.parse({ probes: 64 }), { checkpoint, model, data }, `heads-${step}`));
     const sampler = { eps: 1e-3, nbeta: 20, gamma: 100, chains: 2, burnin: 0, draws: 8, batchSize: 8, datasetSize: 32, seed: 0 };
-    llcs.push(await runStage(lmLlcStage, lmLlcParams.parse({ sampler }), { checkpoint, model, train: path.join(dir, 'train.swt') }, `llc-${step}`));
+    llcs.push(await runStage(lmLlcStage, lmLlcParams.parse({ sampler }), { checkpoint, model, data }, `llc-${step}`));
   }
   const read = async <J>(d: string, f: string) => JSON.parse(await readFile(path.join(d, f), 'utf8')) as J;
   const e = await Promise.all(evals.map((d) => read<LmEvalResult>(d, 'eval.json')));
