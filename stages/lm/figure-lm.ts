@@ -32,7 +32,8 @@ export const figureLmParams = z.strictObject({
   style: figureStyleSchema.default(figureStyleSchema.parse({})),
 });
 
-const f3 = (x: number) => x.toFixed(3);
+/** Three decimals, never "-0.000". */
+const f3 = (x: number) => (Math.abs(x) < 5e-4 ? 0 : x).toFixed(3);
 
 /** The head (layer, head) with the largest final score in `layers` (all by default). */
 function bestHead(scores: number[][][], layers?: number[]): { l: number; h: number; first: number; last: number; maxStep: number } {
@@ -97,7 +98,7 @@ export const figureLmStage = defineStage({
     // LM1-2: bigrams, positional information, n-grams.
     const gapEnd = last.lossAblated - last.loss;
     const reach = evals.findIndex((e) => e.bigramScore - e.bigramEntropy < 0.1 * (first.bigramScore - first.bigramEntropy));
-    const ngramEnd = last.ngrams.map((g) => `n=${g.n}: ${g.score.toFixed(2)} (${g.words} words)`).join(', ');
+    const ngramEnd = last.ngrams.length ? last.ngrams.map((g) => `n=${g.n}: ${g.score.toFixed(2)} (${g.words} words)`).join(', ') : 'none (no frequent corpus word splits into 2–4 tokens)';
     figures.push({
       file: 'lm1-2.svg',
       title: `Bigrams, positional information and n-grams (${label})`,
