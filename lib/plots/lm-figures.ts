@@ -5,7 +5,7 @@ import { Figure, paperSizes } from './figure.ts';
 import { BRIGHT, DEEP, sequential } from './palette.ts';
 import type { Panel } from './panel.ts';
 import { colorsForStages, shadeStages, stageLegend, type StageSpan } from './stages.ts';
-import { plotStyle, type FigureOptions } from './training-figures.ts';
+import { plotStyle, type FigureOptions } from './style.ts';
 
 export interface LmCurves {
   steps: number[];

@@ -9,7 +9,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
+import { defineStage } from '../../engine/index.ts';
 import { BROWN_FILE, brownToText, parseJsonl, splitDocuments } from '../../lib/lm/corpus.ts';
 import { rngStream } from '../../lib/rng.ts';
 import { BROWN, brownDir } from './source.ts';

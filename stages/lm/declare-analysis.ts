@@ -8,8 +8,7 @@
 //   figure-lm                       the LM figures (section 'Language model')
 // The config section `analysis` is made of these stages' param schemas.
 import { z } from 'zod';
-import { fileRef, ref } from '../../engine/stage.ts';
-import type { NodeDecl } from '../../engine/types.ts';
+import { fileRef, ref, type NodeDecl } from '../../engine/index.ts';
 import { edParams, edStage } from '../essential-dynamics.ts';
 import { stageBoundariesParams, stageBoundariesStage } from '../stage-boundaries.ts';
 import type { LmGraph } from './declare.ts';

@@ -12,12 +12,12 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
+import { defineStage } from '../../engine/index.ts';
 import { essentialDynamicsFigure, pcsOverTime, shortStep } from '../../lib/plots/ed-figures.ts';
 import { headLabel, lmBigramsNgrams, lmHeadsFigure, lmKCompositionFigure, lmPerPositionFigure, type LmCurves } from '../../lib/plots/lm-figures.ts';
-import { lrFigure1 } from '../../lib/plots/training-figures.ts';
+import { lrFigure1 } from '../../lib/plots/lr-figure.ts';
 import type { EdJson } from '../essential-dynamics.ts';
-import { figureOptions, figureStyleSchema, inputList, inputPath, readJson, xLimitsSchema, type StagesJson } from '../figures/common.ts';
+import { figureOptions, figureStyleSchema, readJson, xLimitsSchema, type StagesJson } from '../figures/common.ts';
 import type { LmEvalResult } from './lm-eval.ts';
 import type { LmHeadsResult } from './lm-heads.ts';
 
@@ -56,12 +56,13 @@ export const figureLmStage = defineStage({
   name: STAGE,
   module: import.meta.url,
   params: figureLmParams,
+  inputs: { evals: 'dir[]', heads: 'dir[]', llcs: 'dir[]', stages: 'dir', ed: 'dir' },
   async run(ctx) {
     const { label, formedThreshold, xLimits, style } = ctx.params;
-    const evals = (await Promise.all(inputList(STAGE, ctx.inputs, 'evals').map((d) => readJson<LmEvalResult>(STAGE, path.join(d, 'eval.json'))))).sort((a, b) => a.step - b.step);
-    const heads = (await Promise.all(inputList(STAGE, ctx.inputs, 'heads').map((d) => readJson<LmHeadsResult>(STAGE, path.join(d, 'heads.json'))))).sort((a, b) => a.step - b.step);
-    const st = await readJson<StagesJson>(STAGE, path.join(inputPath(STAGE, ctx.inputs, 'stages'), 'stages.json'));
-    const ed = await readJson<EdJson>(STAGE, path.join(inputPath(STAGE, ctx.inputs, 'ed'), 'ed.json'));
+    const evals = (await Promise.all(ctx.inputs.evals.map((d) => readJson<LmEvalResult>(STAGE, path.join(d, 'eval.json'))))).sort((a, b) => a.step - b.step);
+    const heads = (await Promise.all(ctx.inputs.heads.map((d) => readJson<LmHeadsResult>(STAGE, path.join(d, 'heads.json'))))).sort((a, b) => a.step - b.step);
+    const st = await readJson<StagesJson>(STAGE, path.join(ctx.inputs.stages, 'stages.json'));
+    const ed = await readJson<EdJson>(STAGE, path.join(ctx.inputs.ed, 'ed.json'));
     if (evals.length < 2) throw new Error(`${STAGE}: need at least 2 lm-eval inputs, got ${evals.length}`);
     const steps = evals.map((e) => e.step);
     if (heads.map((h) => h.step).join() !== steps.join()) throw new Error(`${STAGE}: inputs 'heads' and 'evals' must cover the same checkpoints`);

@@ -11,10 +11,9 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
+import { defineStage } from '../../engine/index.ts';
 import { bigramTable, frequentWords } from '../../lib/lm/evals.ts';
 import { encodeTensors } from '../../lib/tensorfile.ts';
-import { inputPath } from '../inputs.ts';
 import { readLmConfig, readTokenRows, readVocabStrings } from './analysis-io.ts';
 
 const STAGE = 'lm-bigrams';
@@ -33,16 +32,17 @@ export const lmBigramsStage = defineStage({
   name: STAGE,
   module: import.meta.url,
   params: lmBigramsParams,
+  inputs: { data: 'dir', tokenizer: 'file', model: 'file' },
   async run(ctx) {
-    const cfg = await readLmConfig(STAGE, inputPath(STAGE, ctx.inputs, 'model'));
-    const train = readTokenRows(STAGE, inputPath(STAGE, ctx.inputs, 'data'), 'train', cfg.vocab);
+    const cfg = await readLmConfig(STAGE, ctx.inputs.model);
+    const train = readTokenRows(STAGE, ctx.inputs.data, 'train', cfg.vocab);
     const table = bigramTable(train.rows, train.n, train.T, cfg.vocab);
     const f = (a: ArrayLike<number>) => ({ shape: [a.length], data: Float32Array.from(a) });
     await writeFile(
       path.join(ctx.outDir, 'bigrams.swt'),
       encodeTensors({ rowStart: f(table.rowStart), next: f(table.next), prob: f(table.prob), count: f(table.count), entropy: f(table.entropy) }, { V: cfg.vocab, pairs: train.n * (train.T - 1) }),
     );
-    const strings = await readVocabStrings(STAGE, inputPath(STAGE, ctx.inputs, 'tokenizer'), cfg.vocab);
+    const strings = await readVocabStrings(STAGE, ctx.inputs.tokenizer, cfg.vocab);
     const { sizes, perSize } = ctx.params.ngrams;
     const words = frequentWords(train.rows, train.n, train.T, strings, Math.max(...sizes));
     const bySize: Record<string, { text: string; ids: number[]; count: number }[]> = {};

@@ -1,7 +1,7 @@
 // The computation of stage 'lm-eval' (declared in lm-eval.ts): loaded where the node runs.
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { RunContext } from '../../engine/types.ts';
+import type { StageRun } from '../../engine/index.ts';
 import {
   bigramEntropy,
   bigramScore,
@@ -18,9 +18,8 @@ import { lmForward, type LmConfig, type LmWeights } from '../../lib/lm/model.ts'
 import { rngStream } from '../../lib/rng.ts';
 import { useLmKernel } from '../../lib/kernels/lm-gemm.ts';
 import { decodeTensors, encodeTensors } from '../../lib/tensorfile.ts';
-import { inputPath } from '../inputs.ts';
 import { readLmCheckpoint, readLmConfig, readTokenRows } from './analysis-io.ts';
-import type { LmEvalParams, LmEvalResult } from './lm-eval.ts';
+import type { LmEvalResult, lmEvalStage } from './lm-eval.ts';
 
 const STAGE = 'lm-eval';
 
@@ -51,13 +50,13 @@ function forEachBatch(cfg: LmConfig, w: LmWeights, rows: Int32Array, n: number, 
   }
 }
 
-export async function run(ctx: RunContext<LmEvalParams>) {
+export const run: StageRun<typeof lmEvalStage> = async (ctx) => {
   const p = ctx.params;
   useLmKernel(); // the WebAssembly SIMD products (same results as the TypeScript ones to float32 rounding)
-  const cfg = await readLmConfig(STAGE, inputPath(STAGE, ctx.inputs, 'model'));
-  const { step, weights } = await readLmCheckpoint(STAGE, inputPath(STAGE, ctx.inputs, 'checkpoint'), cfg);
-  const test = readTokenRows(STAGE, inputPath(STAGE, ctx.inputs, 'data'), 'test', cfg.vocab);
-  const bigramDir = inputPath(STAGE, ctx.inputs, 'bigrams');
+  const cfg = await readLmConfig(STAGE, ctx.inputs.model);
+  const { step, weights } = await readLmCheckpoint(STAGE, ctx.inputs.checkpoint, cfg);
+  const test = readTokenRows(STAGE, ctx.inputs.data, 'test', cfg.vocab);
+  const bigramDir = ctx.inputs.bigrams;
   const table = await readBigramTable(bigramDir, cfg.vocab);
   const ngramWords = JSON.parse(await readFile(path.join(bigramDir, 'ngrams.json'), 'utf8')) as { sizes: Record<string, { ids: number[] }[]> };
   const { T } = test;
@@ -123,4 +122,4 @@ export async function run(ctx: RunContext<LmEvalParams>) {
   await writeFile(path.join(ctx.outDir, 'outputs.swt'), encodeTensors({ outputs: { shape: [n], data: fingerprint } }, { step, kind: 'true-next-token logit at one sampled position per row' }));
   ctx.log.info(`${STAGE}: step ${step}: loss ${result.loss.toFixed(3)} (ablated ${result.lossAblated.toFixed(3)}), bigram ${result.bigramScore.toFixed(3)} vs entropy ${result.bigramEntropy.toFixed(3)}, ICL ${result.icl.score.toFixed(3)}`);
   return { loss: result.loss };
-}
+};

@@ -12,7 +12,7 @@
 // Params: rows (held-out rows used), batch, seed (sampled positions).
 // Outputs: eval.json (LmEvalResult), outputs.swt.
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
+import { defineStage } from '../../engine/index.ts';
 
 export const lmEvalParams = z.strictObject({
   /** Held-out rows evaluated (the first `rows`; all if fewer). */
@@ -45,5 +45,6 @@ export const lmEvalStage = defineStage({
   name: 'lm-eval',
   module: import.meta.url,
   params: lmEvalParams,
-  run: async (ctx) => (await import('./lm-eval-run.ts')).run(ctx),
+  inputs: { checkpoint: 'file', model: 'file', data: 'dir', bigrams: 'dir' },
+  run: new URL('./lm-eval-run.ts', import.meta.url),
 });

@@ -1,15 +1,14 @@
 // The computation of stage 'lm-heads' (declared in lm-heads.ts): loaded where the node runs.
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { RunContext } from '../../engine/types.ts';
+import type { StageRun } from '../../engine/index.ts';
 import { headScores, kCompositionGrid, prefixMatchingProbes, previousTokenProbes, type ProbeBatch } from '../../lib/lm/evals.ts';
 import { lmForward, type LmConfig, type LmWeights } from '../../lib/lm/model.ts';
 import { rngStream } from '../../lib/rng.ts';
 import { useLmKernel } from '../../lib/kernels/lm-gemm.ts';
-import { inputPath, optionalInputPath } from '../inputs.ts';
 import { readLmCheckpoint, readLmConfig } from './analysis-io.ts';
 import { readDataInfo } from './files.ts';
-import { probeLengths, type LmHeadsParams, type LmHeadsResult } from './lm-heads.ts';
+import { probeLengths, type LmHeadsResult, type lmHeadsStage } from './lm-heads.ts';
 
 const STAGE = 'lm-heads';
 
@@ -32,14 +31,14 @@ function scoresPerLayer(cfg: LmConfig, w: LmWeights, probes: ProbeBatch, batch: 
   return sums.map((s) => Array.from(s, (x) => x / B));
 }
 
-export async function run(ctx: RunContext<LmHeadsParams>) {
+export const run: StageRun<typeof lmHeadsStage> = async (ctx) => {
   const p = ctx.params;
   useLmKernel(); // the WebAssembly SIMD products (same results as the TypeScript ones to float32 rounding)
-  const cfg = await readLmConfig(STAGE, inputPath(STAGE, ctx.inputs, 'model'));
-  const { step, weights } = await readLmCheckpoint(STAGE, inputPath(STAGE, ctx.inputs, 'checkpoint'), cfg);
+  const cfg = await readLmConfig(STAGE, ctx.inputs.model);
+  const { step, weights } = await readLmCheckpoint(STAGE, ctx.inputs.checkpoint, cfg);
   // BOS as the data declares it (input 'data', optional), else the last id as in the paper's
   // tokenizer; probe tokens are drawn from the other ids.
-  const dataDir = optionalInputPath(STAGE, ctx.inputs, 'data');
+  const dataDir = ctx.inputs.data;
   const bos = dataDir ? readDataInfo(dataDir).bos : cfg.vocab - 1;
   const { lenMin, lenMax, prefixLength } = probeLengths(cfg.nCtx);
   const prev = previousTokenProbes(rngStream(p.seed, 'lm-previous-token-probes'), p.probes, lenMin, lenMax, cfg.vocab, bos);
@@ -64,4 +63,4 @@ export async function run(ctx: RunContext<LmHeadsParams>) {
   };
   ctx.log.info(`${STAGE}: step ${step}: best previous-token head ${best(previousToken)}, best prefix-matching head ${best(prefixMatching)}`);
   return {};
-}
+};

@@ -12,7 +12,7 @@
 // Inputs: checkpoint, model, data (optional: an lm-data directory whose data.json names BOS). Params: probes (count per kind), seed.
 // Output: heads.json (LmHeadsResult).
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
+import { defineStage } from '../../engine/index.ts';
 
 export const lmHeadsParams = z.strictObject({
   /** Synthetic sequences per score (the paper: 10,000). */
@@ -45,5 +45,6 @@ export const lmHeadsStage = defineStage({
   name: 'lm-heads',
   module: import.meta.url,
   params: lmHeadsParams,
-  run: async (ctx) => (await import('./lm-heads-run.ts')).run(ctx),
+  inputs: { checkpoint: 'file', model: 'file', data: 'dir?' },
+  run: new URL('./lm-heads-run.ts', import.meta.url),
 });

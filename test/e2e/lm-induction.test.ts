@@ -12,6 +12,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { invokeStage } from '../../engine/run/invoke.ts';
+import type { StageDef } from '../../engine/index.ts';
 import { useLmKernel } from '../../lib/kernels/lm-gemm.ts';
 import { AdamW } from '../../lib/lm/adamw.ts';
 import { lmInitWeights, lmLossAndGrad, type LmConfig, type LmWeights } from '../../lib/lm/model.ts';
@@ -58,14 +60,14 @@ test.before(async () => {
 // LM_E2E_KEEP=1 keeps the outputs (figures under out/figures) for inspection.
 test.after(() => (process.env.LM_E2E_KEEP ? console.log(`  kept ${dir}`) : removeAll(dirs)));
 
-async function runStage<P>(stage: { run: (ctx: any) => Promise<unknown> }, params: P, inputs: Record<string, string | string[]>, name: string): Promise<string> {
+async function runStage<P>(stage: StageDef<any, any>, params: P, inputs: Record<string, string | string[]>, name: string): Promise<string> {
   const out = path.join(dir, 'out', name);
   const work = path.join(dir, 'work', name);
   await mkdir(out, { recursive: true });
   await mkdir(work, { recursive: true });
   const ctx = makeContext(params, inputs as Record<string, string>, out, work);
   ctx.resources.cpu = 2;
-  await stage.run(ctx);
+  await invokeStage(stage, ctx);
   return out;
 }
 
