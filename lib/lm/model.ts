@@ -163,6 +163,7 @@ class Workspace {
   readonly targets: Float32Array;
   readonly partial: Float32Array;
   readonly rowSum: Float32Array;
+  readonly ones: Float32Array;
 
   constructor(readonly cfg: LmConfig, readonly B: number, readonly T: number, arena: LmArena, readonly ownWeights: boolean) {
     const { layers: L, dModel: d, heads: H, dHead: dh, vocab: V } = cfg;
@@ -201,6 +202,7 @@ class Workspace {
     this.targets = a(N);
     this.partial = a(N);
     this.rowSum = a(N);
+    this.ones = a(N);
   }
 }
 
@@ -272,12 +274,14 @@ function layerNormBackward(N: number, d: number, dy: Float32Array, xhat: Float32
   }
 }
 
-function addBias(N: number, C: number, y: Float32Array, b: Float32Array): void {
-  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) y[n * C + c] += b[c];
+/** y[n, :] = b for every row: the bias a product then accumulates onto. */
+function fillRows(N: number, C: number, y: Float32Array, b: Float32Array): void {
+  for (let n = 0; n < N; n++) y.set(b, n * C);
 }
 
-function colSum(N: number, C: number, x: Float32Array, out: Float32Array): void {
-  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) out[c] += x[n * C + c];
+/** out[c] += Σ_n x[n, c], as the product onesᵀ·x (vectorised in the kernel). */
+function colSum(ops: LmOps, ones: Float32Array, N: number, C: number, x: Float32Array, out: Float32Array): void {
+  ops.gemm(true, false, 1, C, N, mat(ones, 0, 1), mat(x, 0, C), mat(out, 0, C), true);
 }
 
 function checkTokens(cfg: LmConfig, tokens: Int32Array, B: number, T: number): void {
@@ -313,14 +317,14 @@ function forwardInto(ws: Workspace, w: LmWeights, tokens: Int32Array, ablatePosi
       for (let i = 0; i < d; i++) qkIn[n * d + i] = a[n * d + i] + W_pos[t * d + i];
     }
     const WQ = w[`${p}.attn.W_Q`], WK = w[`${p}.attn.W_K`], WV = w[`${p}.attn.W_V`];
+    fillRows(N, HD, q, w[`${p}.attn.b_Q`]);
+    fillRows(N, HD, k, w[`${p}.attn.b_K`]);
+    fillRows(N, HD, v, w[`${p}.attn.b_V`]);
     for (let h = 0; h < H; h++) {
-      gemm.gemm(false, false, N, dh, d, mat(qkIn, 0, d), mat(WQ, h * d * dh, dh), mat(q, h * dh, HD), false);
-      gemm.gemm(false, false, N, dh, d, mat(qkIn, 0, d), mat(WK, h * d * dh, dh), mat(k, h * dh, HD), false);
-      gemm.gemm(false, false, N, dh, d, mat(a, 0, d), mat(WV, h * d * dh, dh), mat(v, h * dh, HD), false);
+      gemm.gemm(false, false, N, dh, d, mat(qkIn, 0, d), mat(WQ, h * d * dh, dh), mat(q, h * dh, HD), true);
+      gemm.gemm(false, false, N, dh, d, mat(qkIn, 0, d), mat(WK, h * d * dh, dh), mat(k, h * dh, HD), true);
+      gemm.gemm(false, false, N, dh, d, mat(a, 0, d), mat(WV, h * d * dh, dh), mat(v, h * dh, HD), true);
     }
-    addBias(N, HD, q, w[`${p}.attn.b_Q`]);
-    addBias(N, HD, k, w[`${p}.attn.b_K`]);
-    addBias(N, HD, v, w[`${p}.attn.b_V`]);
     for (let b = 0; b < B; b++) {
       for (let h = 0; h < H; h++) {
         const so = (b * H + h) * T * T;
@@ -332,12 +336,13 @@ function forwardInto(ws: Workspace, w: LmWeights, tokens: Int32Array, ablatePosi
     }
     const xNext = ws.resid[l + 1];
     xNext.set(x);
+    const bO = w[`${p}.attn.b_O`];
+    for (let n = 0; n < N; n++) for (let i = 0; i < d; i++) xNext[n * d + i] += bO[i];
     gemm.gemm(false, false, N, d, HD, mat(z, 0, HD), mat(w[`${p}.attn.W_O`], 0, d), mat(xNext, 0, d), true);
-    addBias(N, d, xNext, w[`${p}.attn.b_O`]);
   }
   layerNorm(N, d, ws.resid[L], w['ln_final.w'], w['ln_final.b'], ws.xhatF, ws.rstdF, ws.yF);
-  gemm.gemm(false, false, N, V, d, mat(ws.yF, 0, d), mat(w['unembed.W_U'], 0, V), mat(ws.logits, 0, V), false);
-  addBias(N, V, ws.logits, w['unembed.b_U']);
+  fillRows(N, V, ws.logits, w['unembed.b_U']);
+  gemm.gemm(false, false, N, V, d, mat(ws.yF, 0, d), mat(w['unembed.W_U'], 0, V), mat(ws.logits, 0, V), true);
 }
 
 /** The weights the products read: the caller's arrays, or copies in the kernel's memory. */
@@ -397,7 +402,8 @@ export function lmLossAndGrad(cfg: LmConfig, w: LmWeights, tokens: Int32Array, B
   loss /= T - 1;
 
   gemm.gemm(true, false, d, V, N, mat(ws.yF, 0, d), mat(logits, 0, V), mat(G['unembed.W_U'], 0, V), false);
-  colSum(N, V, logits, G['unembed.b_U']);
+  const ones = ws.ones.fill(1);
+  colSum(gemm, ones, N, V, logits, G['unembed.b_U']);
   gemm.gemm(false, true, N, d, V, mat(logits, 0, V), mat(W['unembed.W_U'], 0, V), mat(ws.dLn, 0, d), false);
   const dResid = ws.dResid;
   layerNormBackward(N, d, ws.dLn, ws.xhatF, ws.rstdF, W['ln_final.w'], G['ln_final.w'], G['ln_final.b'], dResid, false);
@@ -406,7 +412,7 @@ export function lmLossAndGrad(cfg: LmConfig, w: LmWeights, tokens: Int32Array, B
   for (let l = L - 1; l >= 0; l--) {
     const p = `blocks.${l}`;
     const q = ws.q[l], k = ws.k[l], v = ws.v[l], z = ws.z[l], probs = ws.probs[l];
-    colSum(N, d, dResid, G[`${p}.attn.b_O`]);
+    colSum(gemm, ones, N, d, dResid, G[`${p}.attn.b_O`]);
     gemm.gemm(true, false, HD, d, N, mat(z, 0, HD), mat(dResid, 0, d), mat(G[`${p}.attn.W_O`], 0, d), false);
     gemm.gemm(false, true, N, HD, d, mat(dResid, 0, d), mat(W[`${p}.attn.W_O`], 0, d), mat(dZ, 0, HD), false);
     for (let b = 0; b < B; b++) {
@@ -421,9 +427,9 @@ export function lmLossAndGrad(cfg: LmConfig, w: LmWeights, tokens: Int32Array, B
         gemm.gemm(true, false, T, dh, T, mat(dP, 0, T), mat(q, ro, HD), mat(dK, ro, HD), false);
       }
     }
-    colSum(N, HD, dQ, G[`${p}.attn.b_Q`]);
-    colSum(N, HD, dK, G[`${p}.attn.b_K`]);
-    colSum(N, HD, dV, G[`${p}.attn.b_V`]);
+    colSum(gemm, ones, N, HD, dQ, G[`${p}.attn.b_Q`]);
+    colSum(gemm, ones, N, HD, dK, G[`${p}.attn.b_K`]);
+    colSum(gemm, ones, N, HD, dV, G[`${p}.attn.b_V`]);
     const qkIn = ws.qkIn[l], a = ws.ln1[l];
     for (let h = 0; h < H; h++) {
       const wo = h * d * dh;
