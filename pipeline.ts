@@ -16,16 +16,11 @@
 //   6. essential-dynamics  PCA of the outputs over training, smoothed, with osculating circles and cusps;
 //   7. figures           the paper's figures and an HTML report.
 // Plus the finite-M task-prior sweep (paper Figure 20) and the LLC calibration sweep (App. E.3).
-//
-// A config with an `lm` section (configs/lm*.yaml) declares the language-model experiment instead:
-// corpus → tokenizer → token rows → training (or imported checkpoints) → per-checkpoint analyses.
-import { runCli } from './engine/cli.ts';
-import { fileRef, ref } from './engine/stage.ts';
-import { expandSweep, pointId } from './engine/sweep.ts';
-import type { NodeDecl } from './engine/types.ts';
-import { z } from 'zod';
-import { configSchema, type Config } from './configs/schema.ts';
-import { lmConfigSchema, type LmExperimentConfig } from './configs/lm-schema.ts';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { runCli } from './engine/cli/main.ts';
+import { expandSweep, fileRef, pointId, ref, type NodeDecl } from './engine/index.ts';
+import { calibrationSamplers, configSchema, type Config, type LanguageModelConfig, type RegressionConfig } from './configs/schema.ts';
 import { declareLanguageModel } from './stages/lm/declare.ts';
 import { checkpointSteps } from './lib/optim.ts';
 import { tasksStage } from './stages/tasks.ts';
@@ -43,7 +38,7 @@ import {
   figuresIndexStage,
 } from './stages/figures.ts';
 
-type TrainSettings = Pick<Config['train'], 'steps' | 'batchSize' | 'lr' | 'checkpoints'>;
+type TrainSettings = Pick<RegressionConfig['train'], 'steps' | 'batchSize' | 'lr' | 'checkpoints'>;
 
 const checkpointFile = (step: number) => `checkpoints/step-${String(step).padStart(8, '0')}.swt`;
 
@@ -53,7 +48,8 @@ function snapToCheckpoints(wanted: number[], available: number[]): number[] {
   return [...new Set(wanted.map(nearest))].sort((a, b) => a - b);
 }
 
-function declare(config: Config, configFile: string): NodeDecl[] {
+/** The in-context linear regression experiment. */
+function declareRegression(config: RegressionConfig, configFile: string): NodeDecl[] {
   const nodes: NodeDecl[] = [];
   const add = (node: NodeDecl) => (nodes.push(node), node.id);
   const { task, data } = config;
@@ -97,7 +93,7 @@ function declare(config: Config, configFile: string): NodeDecl[] {
     return { tasksId, trainId, steps, evalIds };
   }
 
-  function llcNode(id: string, run: ReturnType<typeof trainRun>, M: number | 'inf', step: number, sampler: Config['llc']['sampler']) {
+  function llcNode(id: string, run: ReturnType<typeof trainRun>, M: number | 'inf', step: number, sampler: object) {
     return add({
       id,
       stage: llcStage,
@@ -138,15 +134,10 @@ function declare(config: Config, configFile: string): NodeDecl[] {
   const calibrationIds: string[] = [];
   if (config.calibration) {
     const first = runs[0];
-    const { sweep, ...overrides } = config.calibration.sampler;
-    // Swept settings replace the main sampler's value; the rest is the main sampler with overrides.
-    const base: Record<string, unknown> = { ...config.llc.sampler, ...overrides };
-    for (const key of Object.keys(sweep ?? {})) delete base[key];
-    const points = expandSweep({ ...base, sweep });
+    const samplers = calibrationSamplers(config.llc.sampler, config.calibration.sampler);
     for (const step of snapToCheckpoints(config.calibration.steps, first.run.steps)) {
-      for (const sampler of points) {
-        const id = `llc-calibration[${first.label},step=${step},${pointId(sweep ? pick(sampler, Object.keys(sweep)) : {})}]`;
-        calibrationIds.push(llcNode(id, first.run, first.M, step, sampler as Config['llc']['sampler']));
+      for (const { label, sampler } of samplers) {
+        calibrationIds.push(llcNode(`llc-calibration[${first.label},step=${step},${label}]`, first.run, first.M, step, sampler));
       }
     }
   }
@@ -162,29 +153,22 @@ function declare(config: Config, configFile: string): NodeDecl[] {
   const style = config.figures;
   const figure = (id: string, stage: NodeDecl['stage'], params: object, inputs: NodeDecl['inputs'], dir = figuresDir) =>
     add({ id, stage, params: { ...params, style }, inputs, publishTo: dir, tags: ['figure'] });
-  const figureIds = [
-    figure('figure-lr', figureLrStage, { labels: runs.map((r) => r.label) }, {
-      train: runs.map((r) => ref(r.run.trainId)),
-      stages: runs.map((r) => ref(r.stagesId)),
-    }),
-    ...runs.flatMap((r) => [
-      figure(`figure-behaviour[${r.label}]`, figureBehaviourStage, { label: r.label }, {
-        evals: r.run.evalIds.map(ref),
-        stages: ref(r.stagesId),
-        train: ref(r.run.trainId),
-      }, `${figuresDir}/${r.dirName}`),
-      figure(`figure-ed[${r.label}]`, figureEdStage, { label: r.label }, { ed: ref(r.edId), stages: ref(r.stagesId) }, `${figuresDir}/${r.dirName}`),
-    ]),
-  ];
+  figure('figure-lr', figureLrStage, { labels: runs.map((r) => r.label) }, {
+    train: runs.map((r) => ref(r.run.trainId)),
+    stages: runs.map((r) => ref(r.stagesId)),
+  });
+  for (const r of runs) {
+    const dir = `${figuresDir}/${r.dirName}`;
+    figure(`figure-behaviour[${r.label}]`, figureBehaviourStage, { label: r.label }, { evals: r.run.evalIds.map(ref), stages: ref(r.stagesId), train: ref(r.run.trainId) }, dir);
+    figure(`figure-ed[${r.label}]`, figureEdStage, { label: r.label }, { ed: ref(r.edId), stages: ref(r.stagesId) }, dir);
+  }
   if (taskPriorRuns.length > 0) {
-    figureIds.push(
-      figure('figure-task-prior', figureTaskPriorStage, { M: taskPriorRuns.flatMap((r) => r.evalIds.map(() => r.M)) }, {
-        evals: taskPriorRuns.flatMap((r) => r.evalIds.map(ref)),
-      }),
-    );
+    figure('figure-task-prior', figureTaskPriorStage, { M: taskPriorRuns.flatMap((r) => r.evalIds.map(() => r.M)) }, {
+      evals: taskPriorRuns.flatMap((r) => r.evalIds.map(ref)),
+    });
   }
   if (calibrationIds.length > 0) {
-    figureIds.push(figure('figure-calibration', figureCalibrationStage, {}, { llcs: calibrationIds.map(ref) }));
+    figure('figure-calibration', figureCalibrationStage, {}, { llcs: calibrationIds.map(ref) });
   }
   add({
     id: 'figures-index',
@@ -193,38 +177,36 @@ function declare(config: Config, configFile: string): NodeDecl[] {
       stageLabels: runs.map((r) => r.label),
       provenance: { config: configFile },
     },
-    inputs: { figures: figureIds.map(ref), stages: runs.map((r) => ref(r.stagesId)) },
+    // Every figure node, whatever declared it: a new figure cannot be missing from the page.
+    inputs: { figures: nodes.filter((n) => n.tags?.includes('figure')).map((n) => ref(n.id)), stages: runs.map((r) => ref(r.stagesId)) },
     publishTo: figuresDir,
     tags: ['figure'],
   });
   return nodes;
 }
 
-function pick(o: Record<string, unknown>, keys: string[]) {
-  return Object.fromEntries(keys.map((k) => [k, o[k]]));
-}
-
-/** The language-model experiment (docs/language-model.md). */
-function declareLm(config: LmExperimentConfig): NodeDecl[] {
+/**
+ * The language-model experiment (configs/lm*.yaml, docs/language-model.md): corpus → tokenizer →
+ * token rows → training (or imported checkpoints) → per-checkpoint analyses.
+ */
+function declareLm(config: LanguageModelConfig): NodeDecl[] {
   const nodes: NodeDecl[] = [];
   const add = (node: NodeDecl) => (nodes.push(node), node.id);
   declareLanguageModel(config.lm, add);
   return nodes;
 }
 
-const isLmConfig = (raw: unknown): boolean => typeof raw === 'object' && raw !== null && 'lm' in raw;
-
-/** The regression experiment's schema, or the language model's when the file has an `lm` section. */
-const experimentSchema = z.unknown().transform((raw, ctx) => {
-  const r = (isLmConfig(raw) ? lmConfigSchema : configSchema).safeParse(raw);
-  if (r.success) return r.data as unknown;
-  for (const issue of r.error.issues) ctx.addIssue({ ...issue, code: 'custom', message: issue.message, path: issue.path } as never);
-  return z.NEVER;
-});
-
-await runCli({
-  argv: process.argv.slice(2),
-  configSchema: experimentSchema,
-  declare: (config, configFile) => (isLmConfig(config) ? declareLm(config as LmExperimentConfig) : declare(config as Config, configFile)),
+/** What the CLI needs: the config schema, and the nodes a validated config declares. */
+export const experiment = {
+  configSchema,
   defaultConfig: 'configs/default.yaml',
-});
+  declare: (config: unknown, configFile: string): NodeDecl[] => {
+    const c = config as Config;
+    return c.experiment === 'language-model' ? declareLm(c) : declareRegression(c, configFile);
+  },
+};
+
+// Run as a program (not when a test imports `experiment`).
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  await runCli({ argv: process.argv.slice(2), ...experiment });
+}

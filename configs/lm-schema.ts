@@ -4,6 +4,8 @@ import { z } from 'zod';
 import { lmSectionSchema } from '../stages/lm/declare.ts';
 
 export const lmConfigSchema = z.strictObject({
+  /** Optional in the file: a config with an `lm:` section is this experiment (configs/schema.ts). */
+  experiment: z.literal('language-model'),
   description: z.string().optional(),
   lm: lmSectionSchema,
 });

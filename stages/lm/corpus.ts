@@ -9,7 +9,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
+import { defineStage } from '../../engine/index.ts';
 import { BROWN_FILE, brownToText, parseJsonl, splitDocuments } from '../../lib/lm/corpus.ts';
 import { rngStream } from '../../lib/rng.ts';
 import { BROWN, brownDir } from './source.ts';
@@ -72,6 +72,7 @@ export const lmCorpusStage = defineStage({
   name: 'lm-corpus',
   module: import.meta.url,
   params: corpusParams,
+  inputs: {},
   async run({ params, outDir, log }) {
     let docs = readDocuments(params.path, params.textField, params.maxChars).filter((d) => d.trim().length > 0);
     if (docs.length === 0) throw new Error(`lm-corpus: ${params.path} holds no text`);

@@ -4,9 +4,8 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
+import { defineStage } from '../../engine/index.ts';
 import { concatenateRows } from '../../lib/lm/rows.ts';
-import { inputPath } from '../inputs.ts';
 import { readSplit } from './corpus.ts';
 import { encodeTokenRows, type LmDataInfo } from './files.ts';
 import { loadTokenizer } from './tokenizer.ts';
@@ -20,9 +19,10 @@ export const lmDataStage = defineStage({
   name: 'lm-data',
   module: import.meta.url,
   params: dataParams,
+  inputs: { corpus: 'dir', tokenizer: 'dir' },
   async run({ params, inputs, outDir, log }) {
-    const corpusDir = inputPath('lm-data', inputs, 'corpus');
-    const { tokenizer, info: tok } = await loadTokenizer(inputPath('lm-data', inputs, 'tokenizer'));
+    const corpusDir = inputs.corpus;
+    const { tokenizer, info: tok } = await loadTokenizer(inputs.tokenizer);
     const info: LmDataInfo = { nCtx: params.nCtx, vocab: tok.vocabSize, bos: tok.bos.id, rows: { train: 0, test: 0 }, tokens: { train: 0, test: 0 } };
     for (const split of ['train', 'test'] as const) {
       const docs = readSplit(corpusDir, split);

@@ -4,8 +4,7 @@
 // digested here, at plan time, so editing a corpus file or a tokenizer.json reruns exactly what
 // depends on it. The evaluation stages hang off the handles this returns.
 import { z } from 'zod';
-import { ref } from '../../engine/stage.ts';
-import type { NodeDecl } from '../../engine/types.ts';
+import { ref, type NodeDecl } from '../../engine/index.ts';
 import { corpusParams, lmCorpusStage } from './corpus.ts';
 import { dataParams, lmDataStage } from './data.ts';
 import { lmImportStage } from './import.ts';

@@ -7,7 +7,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
+import { defineStage } from '../../engine/index.ts';
 import { lmParamShapes, type LmConfig, type LmWeights } from '../../lib/lm/model.ts';
 import { parseSafetensors } from '../../lib/lm/safetensors.ts';
 import { encodeLmCheckpoint, lmCheckpointFile, lmModelJson } from './files.ts';
@@ -41,6 +41,7 @@ export const lmImportStage = defineStage({
   name: 'lm-import',
   module: import.meta.url,
   params: lmImportParams,
+  inputs: {},
   async run({ params, outDir, log }) {
     const cfg: LmConfig = params.model;
     await mkdir(path.join(outDir, 'checkpoints'), { recursive: true });

@@ -11,8 +11,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
-import { inputPath } from '../inputs.ts';
+import { defineStage } from '../../engine/index.ts';
 import { readSplit } from './corpus.ts';
 
 export const tokenizerParams = z.strictObject({
@@ -91,6 +90,8 @@ export const lmTokenizerStage = defineStage({
   name: 'lm-tokenizer',
   module: import.meta.url,
   params: tokenizerParams,
+  /** Absent when a tokenizer.json is given: it does not depend on the corpus. */
+  inputs: { corpus: 'dir?' },
   async run({ params, inputs, outDir, workDir, log }) {
     const tk = await loadTokenizers();
     const out = path.join(outDir, 'tokenizer.json');
@@ -108,7 +109,8 @@ export const lmTokenizerStage = defineStage({
       await writeFile(out, await readFile(params.file));
       source = params.file;
     } else {
-      const corpusDir = inputPath('lm-tokenizer', inputs, 'corpus');
+      const corpusDir = inputs.corpus;
+      if (!corpusDir) throw new Error('lm-tokenizer: training a tokenizer needs the corpus input');
       await mkdir(workDir, { recursive: true });
       const text = path.join(workDir, 'train.txt');
       await writeFile(text, readSplit(corpusDir, 'train').join('\n\n'));

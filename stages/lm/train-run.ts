@@ -2,16 +2,15 @@
 import { copyFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { RunContext } from '../../engine/types.ts';
+import type { StageRun } from '../../engine/index.ts';
 import { useLmKernel } from '../../lib/kernels/lm-gemm.ts';
 import { AdamW } from '../../lib/lm/adamw.ts';
 import { RowSchedule, plantRepeats } from '../../lib/lm/batches.ts';
 import { lmInitWeights, lmKernelName, lmLossAndGrad, lmParamShapes, type LmConfig, type LmWeights } from '../../lib/lm/model.ts';
 import { rngStream } from '../../lib/rng.ts';
 import { decodeTensors, encodeTensors, type TensorMap } from '../../lib/tensorfile.ts';
-import { inputPath } from '../inputs.ts';
 import { encodeLmCheckpoint, lmCheckpointFile, lmCheckpointName, lmModelJson, readDataInfo, readTokenRows } from './files.ts';
-import { lmCheckpointSteps, type LmTrainParams } from './train.ts';
+import { lmCheckpointSteps, type lmTrainStage } from './train.ts';
 
 const STATE_VERSION = 1;
 
@@ -63,11 +62,11 @@ async function loadState(file: string, cfg: LmConfig, weightDecay: number): Prom
   return { nextStep: meta.nextStep as number, w, opt, metrics: meta.metrics as LmMetricsLine[], pending: meta.pending as TrainState['pending'] };
 }
 
-export async function train(ctx: RunContext<LmTrainParams>) {
+export const run: StageRun<typeof lmTrainStage> = async (ctx) => {
   const started = Date.now();
   const p = ctx.params;
   const cfg: LmConfig = p.model;
-  const dataDir = inputPath('lm-train', ctx.inputs, 'data');
+  const dataDir = ctx.inputs.data;
   const info = readDataInfo(dataDir);
   if (info.nCtx !== cfg.nCtx) throw new Error(`lm-train: model.nCtx = ${cfg.nCtx} but the data rows have n_ctx = ${info.nCtx} (lm.data.nCtx)`);
   if (info.vocab !== cfg.vocab) throw new Error(`lm-train: model.vocab = ${cfg.vocab} but the tokenizer has ${info.vocab} tokens (lm.tokenizer.vocabSize)`);
@@ -133,4 +132,4 @@ export async function train(ctx: RunContext<LmTrainParams>) {
   const wallSeconds = (Date.now() - started) / 1000;
   ctx.log.info(`lm-train: ${p.steps} steps (${trainJson.tokensSeen} tokens) on ${lmKernelName()} in ${wallSeconds.toFixed(1)} s, final loss ${trainJson.finalLoss}`);
   return { backend: lmKernelName(), wallSeconds, tokensPerSecond };
-}
+};

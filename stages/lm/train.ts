@@ -8,7 +8,7 @@
 // written atomically to workDir, and step s's batch depends only on (seed, s), so a killed run
 // resumes to byte-identical checkpoints. The loop lives in train-run.ts (loaded where it runs).
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
+import { defineStage } from '../../engine/index.ts';
 import { intLinspace, intLogspace } from '../../lib/optim.ts';
 
 const positiveInt = z.number().int().positive();
@@ -59,5 +59,6 @@ export const lmTrainStage = defineStage({
   params: lmTrainParams,
   heavy: true,
   resources: { cpu: 1 },
-  run: async (ctx) => (await import('./train-run.ts')).train(ctx),
+  inputs: { data: 'dir' },
+  run: new URL('./train-run.ts', import.meta.url),
 });

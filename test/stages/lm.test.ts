@@ -18,6 +18,7 @@ import { lmParamShapes, type LmConfig } from '../../lib/lm/model.ts';
 import { encodeSafetensors } from '../../lib/lm/safetensors.ts';
 import { decodeTensors } from '../../lib/tensorfile.ts';
 import { makeContext, readTree, removeAll, tempDir } from './ml-context.ts';
+import { invokeStage } from '../../engine/run/invoke.ts';
 
 const cleanup: string[] = [];
 const dir = async (p: string) => {
@@ -29,19 +30,19 @@ const dir = async (p: string) => {
 async function corpus(over: Record<string, unknown> = {}) {
   const params = lmCorpusStage.params.parse({ path: 'brown', testFraction: 0.1, maxChars: 60_000, seed: 0, digest: 'x', ...over });
   const out = await dir('corpus');
-  await lmCorpusStage.run(makeContext(params, {}, out, await dir('w')));
+  await invokeStage(lmCorpusStage, makeContext(params, {}, out, await dir('w')));
   return out;
 }
 
 async function tokenizer(corpusDir: string, vocabSize = 300, file?: string) {
   const out = await dir('tok');
-  await lmTokenizerStage.run(makeContext(lmTokenizerStage.params.parse({ vocabSize, ...(file ? { file, fileDigest: 'x' } : {}) }), file ? {} : { corpus: corpusDir }, out, await dir('w')));
+  await invokeStage(lmTokenizerStage, makeContext(lmTokenizerStage.params.parse({ vocabSize, ...(file ? { file, fileDigest: 'x' } : {}) }), file ? {} : { corpus: corpusDir }, out, await dir('w')));
   return out;
 }
 
 async function data(corpusDir: string, tokenizerDir: string, nCtx = 24) {
   const out = await dir('data');
-  await lmDataStage.run(makeContext(lmDataStage.params.parse({ nCtx }), { corpus: corpusDir, tokenizer: tokenizerDir }, out, await dir('w')));
+  await invokeStage(lmDataStage, makeContext(lmDataStage.params.parse({ nCtx }), { corpus: corpusDir, tokenizer: tokenizerDir }, out, await dir('w')));
   return out;
 }
 
@@ -147,7 +148,7 @@ const trainParams = (over: Record<string, unknown> = {}) =>
 test('train: the loss falls on the toy corpus; checkpoints on the grid, 0 = initialisation', async () => {
   const { data: d } = await pipeline();
   const out = await dir('train');
-  await lmTrainStage.run(makeContext(trainParams(), { data: d }, out, await dir('w')));
+  await invokeStage(lmTrainStage, makeContext(trainParams(), { data: d }, out, await dir('w')));
   const metrics = (await readFile(path.join(out, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(metrics.map((m) => m.step), [10, 20, 30, 40, 50, 60]);
   assert.ok(metrics[0].loss > Math.log(300) - 0.5, `first ${metrics[0].loss}`);
@@ -157,22 +158,22 @@ test('train: the loss falls on the toy corpus; checkpoints on the grid, 0 = init
   for (const s of trainJson.checkpointSteps) assert.ok(existsSync(path.join(out, lmCheckpointFile(s))));
   const w0 = readLmCheckpoint(path.join(out, lmCheckpointFile(0)), model());
   assert.ok(w0['blocks.0.ln1.w'].every((v) => v === 1)); // untrained
-  await rejects(() => lmTrainStage.run(makeContext(trainParams({ model: model({ vocab: 512 }) }), { data: d }, '/nonexistent', '/nonexistent')), /model\.vocab = 512 but the tokenizer has 300 tokens/);
+  await rejects(() => invokeStage(lmTrainStage, makeContext(trainParams({ model: model({ vocab: 512 }) }), { data: d }, '/nonexistent', '/nonexistent')), /model\.vocab = 512 but the tokenizer has 300 tokens/);
 });
 
 test('train: kill and resume gives byte-identical outputs (with planted repeats)', async () => {
   const { data: d } = await pipeline();
   const params = trainParams({ plantedRepeats: { fraction: 0.5, minSpan: 3, maxSpan: 8 }, logEvery: 7 });
   const straight = await dir('straight');
-  await lmTrainStage.run(makeContext(params, { data: d }, straight, await dir('w')));
+  await invokeStage(lmTrainStage, makeContext(params, { data: d }, straight, await dir('w')));
   const work = await dir('resume-work');
   const abort = new AbortController();
   // Grid: 0 1 3 15 20 40 60. Abort after step 33: the resumed run restarts after checkpoint 20.
   const ctx = makeContext(params, { data: d }, await dir('killed'), work, { signal: abort.signal, onProgress: (done) => done === 33 && abort.abort() });
-  await rejects(() => lmTrainStage.run(ctx), /aborted at step 33/);
+  await rejects(() => invokeStage(lmTrainStage, ctx), /aborted at step 33/);
   assert.is(decodeTensors(await readFile(path.join(work, 'state.swt'))).meta.nextStep, 20);
   const resumed = await dir('resumed');
-  await lmTrainStage.run(makeContext(params, { data: d }, resumed, work));
+  await invokeStage(lmTrainStage, makeContext(params, { data: d }, resumed, work));
   const [a, b] = await Promise.all([readTree(straight), readTree(resumed)]);
   assert.equal([...b.keys()].sort(), [...a.keys()].sort());
   for (const [f, bytes] of a) assert.ok(bytes.equals(b.get(f)!), `${f} differs`);
@@ -184,24 +185,24 @@ const importParams = (checkpoints: { step: number; file: string }[], m = model()
 test('import: TransformerLens-named safetensors → checkpoints; extra tensors skipped; missing/misshapen tensors named', async () => {
   const { data: d } = await pipeline();
   const trained = await dir('trained');
-  await lmTrainStage.run(makeContext(trainParams({ steps: 5 }), { data: d }, trained, await dir('w')));
+  await invokeStage(lmTrainStage, makeContext(trainParams({ steps: 5 }), { data: d }, trained, await dir('w')));
   const w = readLmCheckpoint(path.join(trained, lmCheckpointFile(5)), model());
   const tensors = Object.fromEntries(lmParamShapes(model()).map(({ name, shape }) => [name, { shape, data: w[name] }]));
   const src = await dir('st');
   const file = path.join(src, 'model.safetensors');
   await writeFile(file, encodeSafetensors({ ...tensors, 'blocks.0.attn.mask': { shape: [24, 24], data: new Float32Array(576) } }));
   const out = await dir('import');
-  await lmImportStage.run(makeContext(importParams([{ step: 5, file }]), {}, out, await dir('w')));
+  await invokeStage(lmImportStage, makeContext(importParams([{ step: 5, file }]), {}, out, await dir('w')));
   const got = readLmCheckpoint(path.join(out, lmCheckpointFile(5)), model());
   for (const name of Object.keys(w)) assert.equal(Array.from(got[name]), Array.from(w[name]), name);
   assert.equal(JSON.parse(await readFile(path.join(out, 'model.json'), 'utf8')).config, model());
 
   const { ['blocks.1.attn.W_K']: _, ...missing } = tensors;
   await writeFile(path.join(src, 'missing.safetensors'), encodeSafetensors(missing));
-  await rejects(() => lmImportStage.run(makeContext(importParams([{ step: 0, file: path.join(src, 'missing.safetensors') }]), {}, out, out)), /missing\.safetensors: missing tensor blocks\.1\.attn\.W_K/);
+  await rejects(() => invokeStage(lmImportStage, makeContext(importParams([{ step: 0, file: path.join(src, 'missing.safetensors') }]), {}, out, out)), /missing\.safetensors: missing tensor blocks\.1\.attn\.W_K/);
   await writeFile(path.join(src, 'shape.safetensors'), encodeSafetensors({ ...tensors, 'unembed.W_U': { shape: [300, 16], data: w['unembed.W_U'] } }));
-  await rejects(() => lmImportStage.run(makeContext(importParams([{ step: 0, file: path.join(src, 'shape.safetensors') }]), {}, out, out)), /shape\.safetensors: tensor unembed\.W_U has shape \[300,16\], the configured model needs \[16,300\]/);
-  await rejects(() => lmImportStage.run(makeContext(importParams([{ step: 0, file: path.join(src, 'nope.safetensors') }]), {}, out, out)), /nope\.safetensors: cannot read/);
+  await rejects(() => invokeStage(lmImportStage, makeContext(importParams([{ step: 0, file: path.join(src, 'shape.safetensors') }]), {}, out, out)), /shape\.safetensors: tensor unembed\.W_U has shape \[300,16\], the configured model needs \[16,300\]/);
+  await rejects(() => invokeStage(lmImportStage, makeContext(importParams([{ step: 0, file: path.join(src, 'nope.safetensors') }]), {}, out, out)), /nope\.safetensors: cannot read/);
 });
 
 test('import: a file written by PyTorch (safetensors via torch when available, F16)', async () => {
@@ -237,7 +238,7 @@ print(json.dumps({n: (torch.randn(*s) * 0.1).to(torch.float16).float().flatten()
   assert.is(r.status, 0, r.stderr);
   const expected = JSON.parse(r.stdout) as Record<string, number[]>;
   const out = await dir('torch-import');
-  await lmImportStage.run(makeContext(importParams([{ step: 100, file }], cfg), {}, out, await dir('w')));
+  await invokeStage(lmImportStage, makeContext(importParams([{ step: 100, file }], cfg), {}, out, await dir('w')));
   const got = readLmCheckpoint(path.join(out, lmCheckpointFile(100)), cfg);
   for (const [name, first] of Object.entries(expected)) assert.equal(Array.from(got[name].subarray(0, 3)), first, name);
 });

@@ -1,0 +1,88 @@
+// Small filesystem helpers: the atomic-write discipline (tmp + fsync + rename) in one place.
+import { randomBytes } from 'node:crypto';
+import { promises as fsp, constants as fsc } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { sha256Hex } from '../key/hash.ts';
+
+export function tmpName(dir: string, base: string): string {
+  return join(dir, `.${base}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+async function fsyncPath(path: string, flags = 'r'): Promise<void> {
+  const fh = await fsp.open(path, flags);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Readers see either the old file or the complete new one, never a prefix, even after a crash. */
+export async function atomicWriteFile(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const dir = dirname(path);
+  await fsp.mkdir(dir, { recursive: true });
+  const tmp = tmpName(dir, 'write');
+  const fh = await fsp.open(tmp, 'w', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fsp.rename(tmp, path);
+  await fsyncPath(dir).catch(() => {}); // directory fsync is best-effort (not supported everywhere)
+}
+
+export async function atomicCopyFile(src: string, dest: string, mode: number): Promise<void> {
+  const dir = dirname(dest);
+  await fsp.mkdir(dir, { recursive: true });
+  const tmp = tmpName(dir, 'copy');
+  try {
+    await fsp.copyFile(src, tmp, fsc.COPYFILE_FICLONE);
+    await fsyncPath(tmp, 'r+');
+    await fsp.chmod(tmp, mode);
+    await fsp.rename(tmp, dest);
+  } catch (err) {
+    await fsp.rm(tmp, { force: true });
+    throw err;
+  }
+  await fsyncPath(dir).catch(() => {});
+}
+
+/** A node id as one safe path segment; ids that needed changes get a hash suffix so they cannot collide. */
+export function safeSegment(id: string): string {
+  const safe = id.replace(/[^A-Za-z0-9._=,+@\[\]-]/g, '_');
+  if (safe === id && id !== '.' && id !== '..' && id.length <= 120) return id;
+  return `${safe.slice(0, 100)}~${sha256Hex(id).slice(0, 10)}`;
+}
+
+/** rm -rf that also works on the read-only trees we create (views). */
+export async function removeTree(path: string): Promise<void> {
+  try {
+    await fsp.rm(path, { recursive: true, force: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EACCES' && (err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
+    await makeWritable(path);
+    await fsp.rm(path, { recursive: true, force: true });
+  }
+}
+
+async function makeWritable(path: string): Promise<void> {
+  const st = await fsp.lstat(path).catch(() => null);
+  if (!st?.isDirectory()) return;
+  await fsp.chmod(path, 0o755);
+  for (const name of await fsp.readdir(path)) await makeWritable(join(path, name));
+}
+
+/** Every regular file under `dir`, as POSIX relative paths, sorted. Anything else is an error. */
+export async function listFilesRecursive(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  const entries = await fsp.readdir(join(dir, prefix), { withFileTypes: true });
+  for (const e of entries) {
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...(await listFilesRecursive(dir, rel)));
+    else if (e.isFile()) out.push(rel);
+    else throw new Error(`output ${rel} is not a regular file or directory (symlinks and devices cannot be stored)`);
+  }
+  return out.sort();
+}
