@@ -16,15 +16,13 @@
 //   6. essential-dynamics  PCA of the outputs over training, smoothed, with osculating circles and cusps;
 //   7. figures           the paper's figures and an HTML report.
 // Plus the finite-M task-prior sweep (paper Figure 20) and the LLC calibration sweep (App. E.3).
-//
-// A config with an `lm` section (configs/lm*.yaml) declares the language-model experiment instead:
-// corpus → tokenizer → token rows → training (or imported checkpoints) → per-checkpoint analyses
-// (evaluations, head scores, LLC) → LM stages, essential dynamics and figures.
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { runCli } from './engine/cli/main.ts';
 import { expandSweep, fileRef, pointId, ref, type NodeDecl } from './engine/index.ts';
-import { calibrationSamplers, configSchema, type Config, type RegressionConfig } from './configs/schema.ts';
+import { calibrationSamplers, configSchema, type Config, type LanguageModelConfig, type RegressionConfig } from './configs/schema.ts';
+import { declareLanguageModel } from './stages/lm/declare.ts';
+import { declareLmAnalysis } from './stages/lm/declare-analysis.ts';
 import { checkpointSteps } from './lib/optim.ts';
 import { tasksStage } from './stages/tasks.ts';
 import { trainStage } from './stages/train.ts';
@@ -32,8 +30,6 @@ import { evaluateStage } from './stages/evaluate.ts';
 import { llcStage } from './stages/llc.ts';
 import { stageBoundariesStage } from './stages/stage-boundaries.ts';
 import { edStage } from './stages/essential-dynamics.ts';
-import { declareLanguageModel as declareLmTraining } from './stages/lm/declare.ts';
-import { declareLmAnalysis } from './stages/lm/declare-analysis.ts';
 import {
   figureBehaviourStage,
   figureCalibrationStage,
@@ -190,11 +186,15 @@ function declareRegression(config: RegressionConfig, configFile: string): NodeDe
   return nodes;
 }
 
-/** The language-model experiment (configs/lm*.yaml, docs/language-model.md). */
-function declareLanguageModel(config: Extract<Config, { experiment: 'language-model' }>, configFile: string): NodeDecl[] {
+/**
+ * The language-model experiment (configs/lm*.yaml, docs/language-model.md): corpus → tokenizer →
+ * token rows → training (or imported checkpoints) → per-checkpoint analyses (evaluations, head
+ * scores, LLC) → LM stages from λ̂, essential dynamics and the LM figures.
+ */
+function declareLm(config: LanguageModelConfig, configFile: string): NodeDecl[] {
   const nodes: NodeDecl[] = [];
   const add = (node: NodeDecl) => (nodes.push(node), node.id);
-  const lm = declareLmTraining(config.lm, add);
+  const lm = declareLanguageModel(config.lm, add);
   if (config.analysis) {
     const figuresDir = process.env.FIGURES_DIR || 'figures';
     const { stagesId } = declareLmAnalysis(config.analysis, lm, add, { dir: figuresDir, style: config.figures });
@@ -206,6 +206,7 @@ function declareLanguageModel(config: Extract<Config, { experiment: 'language-mo
         stageLabels: [`language model (${lm.label})`],
         provenance: { config: configFile },
       },
+      // Every figure node, whatever declared it.
       inputs: { figures: nodes.filter((n) => n.tags?.includes('figure')).map((n) => ref(n.id)), stages: [ref(stagesId)] },
       publishTo: figuresDir,
       tags: ['figure'],
@@ -220,7 +221,7 @@ export const experiment = {
   defaultConfig: 'configs/default.yaml',
   declare: (config: unknown, configFile: string): NodeDecl[] => {
     const c = config as Config;
-    return c.experiment === 'language-model' ? declareLanguageModel(c, configFile) : declareRegression(c, configFile);
+    return c.experiment === 'language-model' ? declareLm(c, configFile) : declareRegression(c, configFile);
   },
 };
 

@@ -10,6 +10,7 @@
 // To add a config key: add it to the consuming stage's params schema; if the section is derived
 // with pick(), pick it here too; then pass it on in pipeline.ts.
 import { z } from 'zod';
+import { lmConfigSchema } from './lm-schema.ts';
 import { pointId } from '../engine/index.ts';
 import { samplerFields, samplerSchema, type SamplerInput } from '../stages/llc.ts';
 import { edParams } from '../stages/essential-dynamics.ts';
@@ -18,8 +19,6 @@ import { checkpointGridSchema, modelConfigSchema, taskConfigSchema, taskCountSch
 import { stageBoundariesParams } from '../stages/stage-boundaries.ts';
 import { tasksParams } from '../stages/tasks.ts';
 import { trainParams } from '../stages/train.ts';
-import { lmSectionSchema } from '../stages/lm/declare.ts';
-import { lmAnalysisSchema } from '../stages/lm/declare-analysis.ts';
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
@@ -127,19 +126,8 @@ export const regressionConfigSchema = z
     }
   });
 
-/**
- * The language-model experiment (configs/lm*.yaml). Placeholder: the LM half fills in its sections
- * here, each the param schema of its consuming stage, as above.
- */
-export const languageModelConfigSchema = z.strictObject({
-  experiment: z.literal('language-model'),
-  description: z.string().optional(),
-  /** Corpus, tokenizer, rows, model, training or imported checkpoints (stages/lm/declare.ts). */
-  lm: lmSectionSchema,
-  /** Evaluations, LLC, stages and figures on the checkpoints (stages/lm/declare-analysis.ts); omit to stop after training. */
-  analysis: lmAnalysisSchema.optional(),
-  figures: figureStyleSchema.default(figureStyleSchema.parse({})),
-});
+/** The language-model experiment (configs/lm*.yaml): its sections live in configs/lm-schema.ts. */
+export const languageModelConfigSchema = lmConfigSchema;
 
 /** The experiment a raw config describes: `experiment:` if given, else language-model iff it has `lm:`. */
 function withExperiment(raw: unknown): unknown {

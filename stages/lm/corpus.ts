@@ -72,6 +72,7 @@ export const lmCorpusStage = defineStage({
   name: 'lm-corpus',
   module: import.meta.url,
   params: corpusParams,
+  inputs: {},
   async run({ params, outDir, log }) {
     let docs = readDocuments(params.path, params.textField, params.maxChars).filter((d) => d.trim().length > 0);
     if (docs.length === 0) throw new Error(`lm-corpus: ${params.path} holds no text`);

@@ -41,6 +41,7 @@ export const lmImportStage = defineStage({
   name: 'lm-import',
   module: import.meta.url,
   params: lmImportParams,
+  inputs: {},
   async run({ params, outDir, log }) {
     const cfg: LmConfig = params.model;
     await mkdir(path.join(outDir, 'checkpoints'), { recursive: true });

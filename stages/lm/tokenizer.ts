@@ -90,7 +90,7 @@ export const lmTokenizerStage = defineStage({
   name: 'lm-tokenizer',
   module: import.meta.url,
   params: tokenizerParams,
-  // corpus: absent when a given tokenizer.json is used (declare.ts).
+  /** Absent when a tokenizer.json is given: it does not depend on the corpus. */
   inputs: { corpus: 'dir?' },
   async run({ params, inputs, outDir, workDir, log }) {
     const tk = await loadTokenizers();
@@ -110,7 +110,7 @@ export const lmTokenizerStage = defineStage({
       source = params.file;
     } else {
       const corpusDir = inputs.corpus;
-      if (!corpusDir) throw new Error("lm-tokenizer: input 'corpus' is needed to train a tokenizer");
+      if (!corpusDir) throw new Error('lm-tokenizer: training a tokenizer needs the corpus input');
       await mkdir(workDir, { recursive: true });
       const text = path.join(workDir, 'train.txt');
       await writeFile(text, readSplit(corpusDir, 'train').join('\n\n'));

@@ -1,7 +1,6 @@
 // The language-model stages run directly: corpus sources and errors, tokenizer (vocabulary size,
 // BOS, round trip), token rows, training (loss falls; kill and resume is byte-identical) and the
 // safetensors import (ours and, when Debian's torch is there, one written by PyTorch).
-import { invokeStage } from '../../engine/run/invoke.ts';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
@@ -19,6 +18,7 @@ import { lmParamShapes, type LmConfig } from '../../lib/lm/model.ts';
 import { encodeSafetensors } from '../../lib/lm/safetensors.ts';
 import { decodeTensors } from '../../lib/tensorfile.ts';
 import { makeContext, readTree, removeAll, tempDir } from './ml-context.ts';
+import { invokeStage } from '../../engine/run/invoke.ts';
 
 const cleanup: string[] = [];
 const dir = async (p: string) => {
