@@ -5,9 +5,10 @@
 //   * prefix-matching (induction) score of every head: attention from the second occurrence of a
 //     token to the position after its first occurrence, on [BOS] + random tokens with one token repeated;
 //   * K-composition between every head of layer 1 and every head of layer 2 (weights only).
-// Probe lengths are the paper's fractions of its 1,024-token context, scaled to the model's
-// context (with floors so a short context still has room): previous-token L ~ U{max(4, n/64) …
-// max(8, n/16)}, prefix matching of length max(16, n/8).
+// Probe lengths are the paper's fractions of its 1,024-token context (previous-token 16–64,
+// prefix matching 128) scaled to the model's context n, with floors so that a short context still
+// leaves room between the repeated tokens: previous-token L ~ U{max(8, n/64) … max(32, n/16)},
+// prefix matching of length max(32, n/8), both at most n.
 //
 // Inputs: checkpoint, model, data (optional: an lm-data directory whose data.json names BOS). Params: probes (count per kind), seed.
 // Output: heads.json (LmHeadsResult).
@@ -35,9 +36,9 @@ export interface LmHeadsResult {
 /** The probe lengths for a context of nCtx tokens (see the header). */
 export function probeLengths(nCtx: number): { lenMin: number; lenMax: number; prefixLength: number } {
   const even = (x: number) => 2 * Math.floor(x / 2);
-  const lenMax = Math.min(nCtx, Math.max(8, Math.round(nCtx / 16)));
-  const lenMin = Math.min(lenMax, Math.max(4, Math.round(nCtx / 64)));
-  const prefixLength = even(Math.min(nCtx, Math.max(16, Math.round(nCtx / 8))));
+  const lenMax = Math.min(nCtx, Math.max(32, Math.round(nCtx / 16)));
+  const lenMin = Math.min(lenMax, Math.max(8, Math.round(nCtx / 64)));
+  const prefixLength = even(Math.min(nCtx, Math.max(32, Math.round(nCtx / 8))));
   return { lenMin, lenMax, prefixLength };
 }
 
