@@ -8,15 +8,21 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from './rng.ts';
 import type { SgldHyper } from './sgld-params.ts';
 
+export interface SgldStep {
+  perPosition: Float32Array;
+  grads: tf.Tensor[];
+}
+
 /** A differentiable loss that owns its data (a fixed dataset cycled in minibatches, or a fresh stream). */
 export interface SgldTarget {
   variables: tf.Variable[];
   /**
    * Loss of minibatch `batchIndex` at the current variables: per position (a K-vector; K = 1 for a
    * scalar loss), and the gradients of its mean over positions, in `variables` order.
-   * The caller disposes the returned grads.
+   * The caller disposes the returned grads. May answer with a promise (GPU backends read
+   * results asynchronously).
    */
-  lossAndGrads(batchIndex: number): { perPosition: Float32Array; grads: tf.Tensor[] };
+  lossAndGrads(batchIndex: number): SgldStep | Promise<SgldStep>;
 }
 
 export interface SgldChainOptions extends SgldHyper {
@@ -73,7 +79,7 @@ interface StepResult {
  * per-position loss, stop at the first non-finite one (the chain is `failed`, never thrown),
  * report progress. `step(t)` computes the loss and gradient at the current parameters.
  */
-function driveChain(opts: SgldChainOptions, step: (t: number) => StepResult): ChainRun {
+async function driveChain(opts: SgldChainOptions, step: (t: number) => Promise<StepResult>): Promise<ChainRun> {
   checkHyper(opts);
   const { burnin, draws, signal, onProgress } = opts;
   const progressEvery = opts.progressEvery ?? 100;
@@ -84,7 +90,7 @@ function driveChain(opts: SgldChainOptions, step: (t: number) => StepResult): Ch
   let failure: string | undefined;
   for (let t = 0; t < total; t++) {
     if (signal?.aborted) throw abortError(signal);
-    const s = step(t);
+    const s = await step(t);
     try {
       const { perPosition } = s;
       if (t === 0) {
@@ -122,14 +128,14 @@ function driveChain(opts: SgldChainOptions, step: (t: number) => StepResult): Ch
  * same target can run the next chain. Never throws for a divergent chain: NaN/Inf is reported as
  * `failed` so the caller can drop it explicitly.
  */
-export function sgldChain(target: SgldTarget, opts: SgldChainOptions): ChainRun {
+export async function sgldChain(target: SgldTarget, opts: SgldChainOptions): Promise<ChainRun> {
   const { eps, nbeta, gamma, noise } = opts;
   const vars = target.variables;
   const anchor = vars.map((v) => tf.keep(v.clone())); // w*: localisation centre and restore point
   const noiseStd = Math.sqrt(eps);
   try {
-    return driveChain(opts, (t) => {
-      const { perPosition, grads } = target.lossAndGrads(t);
+    return await driveChain(opts, async (t) => {
+      const { perPosition, grads } = await target.lossAndGrads(t);
       if (grads.length !== vars.length) {
         tf.dispose(grads);
         throw new Error(`sgld: target returned ${grads.length} grads for ${vars.length} variables`);
@@ -164,14 +170,14 @@ export interface ArraySgldTarget {
   lossAndGrads(batchIndex: number): { perPosition: Float32Array; grads: Float32Array[] };
 }
 
-export function sgldChainArrays(target: ArraySgldTarget, opts: SgldChainOptions): ChainRun {
+export async function sgldChainArrays(target: ArraySgldTarget, opts: SgldChainOptions): Promise<ChainRun> {
   const { eps, nbeta, gamma, noise } = opts;
   const params = target.params;
   const anchor = params.map((p) => p.slice());
   const noiseStd = Math.sqrt(eps);
   const xi = new Float32Array(Math.max(0, ...params.map((p) => p.length)));
   try {
-    return driveChain(opts, (t) => {
+    return await driveChain(opts, async (t) => {
       const { perPosition, grads } = target.lossAndGrads(t);
       if (grads.length !== params.length) throw new Error(`sgld: target returned ${grads.length} grads for ${params.length} parameters`);
       grads.forEach((g, i) => {

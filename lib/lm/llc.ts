@@ -31,14 +31,14 @@ export function datasetLoss(loss: RowsLoss, data: TokenRows, chunk: number): num
  * One SGLD chain on the rows: minibatch b is `batchSize` rows in the order of a fresh shuffle per
  * epoch (`batchRng`), the recorded loss is the minibatch mean at the pre-update weights (K = 1).
  */
-export function lmSgldChain(
+export async function lmSgldChain(
   params: Float32Array[],
   lossAndGrad: RowsLossAndGrad,
   data: TokenRows,
   batchSize: number,
   batchRng: Rng,
   opts: SgldChainOptions,
-): ChainRun {
+): Promise<ChainRun> {
   const { rows, n, T } = data;
   const batches = new ShuffledBatches(n, batchSize, batchRng);
   const buf = new Int32Array(batchSize * T);

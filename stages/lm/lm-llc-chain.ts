@@ -70,7 +70,7 @@ export async function runLmLlcJob(job: LmLlcJob, progress?: (p: LmChainProgress)
   const { names, params } = weightList(weights);
   const spec = job.spec;
   const c = job.chain;
-  const run = lmSgldChain(
+  const run = await lmSgldChain(
     params,
     (tokens, B) => {
       const { loss, grads } = lmLossAndGrad(cfg, weights, tokens, B, T);

@@ -6,23 +6,23 @@ import * as tf from '@tensorflow/tfjs';
 import { datasetLoss, lmSgldChain, paperBiasedL0s, type RowsLossAndGrad, type TokenRows } from '../../../lib/lm/llc.ts';
 import { estimateLlc } from '../../../lib/llc.ts';
 import { rngStream } from '../../../lib/rng.ts';
-import { sgldChain, sgldChainArrays } from '../../../lib/sgld.ts';
+import { sgldChain, sgldChainArrays, type ChainRun } from '../../../lib/sgld.ts';
 import { quadraticExactLlc, quadraticTarget } from '../llc-toys.ts';
 
 test.before(async () => {
   await tf.setBackend('cpu');
 });
 
-test('sgldChainArrays takes the same steps as the tfjs sampler (same noise stream, same update)', () => {
+test('sgldChainArrays takes the same steps as the tfjs sampler (same noise stream, same update)', async () => {
   const h = [2, 0.5, 3];
   const c = [1, -2, 0.5];
   const wStar = [0.3, 0.1, -0.4];
   const o = { eps: 0.01, nbeta: 5, gamma: 7, burnin: 2, draws: 30 };
   const tfTarget = quadraticTarget(h, c, 0.25);
   tfTarget.variables[0].assign(tf.tensor1d(wStar));
-  const viaTf = sgldChain(tfTarget, { ...o, noise: rngStream(3, 'sgld', 0) });
+  const viaTf = await sgldChain(tfTarget, { ...o, noise: rngStream(3, 'sgld', 0) });
   const w = Float32Array.from(wStar);
-  const viaArrays = sgldChainArrays(
+  const viaArrays = await sgldChainArrays(
     {
       params: [w],
       lossAndGrads: () => ({
@@ -38,9 +38,9 @@ test('sgldChainArrays takes the same steps as the tfjs sampler (same noise strea
   assert.equal(Array.from(w), Array.from(Float32Array.from(wStar)));
 });
 
-test('a diverging array chain is marked failed, not thrown', () => {
+test('a diverging array chain is marked failed, not thrown', async () => {
   const w = Float32Array.of(1);
-  const run = sgldChainArrays(
+  const run = await sgldChainArrays(
     { params: [w], lossAndGrads: () => ({ perPosition: Float32Array.of(0.5 * w[0] * w[0]), grads: [Float32Array.of(w[0])] }) },
     { eps: 1, nbeta: 10, gamma: 0, burnin: 0, draws: 2000, noise: rngStream(0, 'sgld', 0) },
   );
@@ -49,7 +49,7 @@ test('a diverging array chain is marked failed, not thrown', () => {
   assert.is(w[0], 1);
 });
 
-test('LM chain on a quadratic "model" (tokens ignored): exact discretised λ̂ within 3%', () => {
+test('LM chain on a quadratic "model" (tokens ignored): exact discretised λ̂ within 3%', async () => {
   const h = Array.from({ length: 40 }, (_, i) => 2 ** (i % 5));
   const c = h.map((_, i) => Math.sin(i));
   const params = [Float32Array.from(c)];
@@ -58,7 +58,9 @@ test('LM chain on a quadratic "model" (tokens ignored): exact discretised λ̂ w
   const lossAndGrad: RowsLossAndGrad = () => ({ loss: loss(), grads: [Float32Array.from(h.map((hi, i) => hi * (w[i] - c[i])))] });
   const data: TokenRows = { rows: new Int32Array(64 * 4), n: 64, T: 4 };
   const sampler = { eps: 2e-3, nbeta: 20, gamma: 5, burnin: 200, draws: 2000 };
-  const runs = [0, 1, 2].map((ch) => lmSgldChain(params, lossAndGrad, data, 16, rngStream(0, 'batches', ch), { ...sampler, noise: rngStream(0, 'sgld', ch) }));
+  // Chains share the parameter arrays (each restores w* when done): run them one after another.
+  const runs: ChainRun[] = [];
+  for (const ch of [0, 1, 2]) runs.push(await lmSgldChain(params, lossAndGrad, data, 16, rngStream(0, 'batches', ch), { ...sampler, noise: rngStream(0, 'sgld', ch) }));
   const L0 = datasetLoss(() => loss(), data, 16);
   assert.ok(Math.abs(L0 - 1) < 1e-9);
   const est = estimateLlc(runs, [L0], sampler.nbeta);
@@ -94,7 +96,7 @@ function bigramModel(V: number, W: Float32Array): RowsLossAndGrad {
   };
 }
 
-test('LM chain on a regular token model (bigram softmax, V = 3): λ̂ ≈ V(V − 1)/2 = 3 within 10%', () => {
+test('LM chain on a regular token model (bigram softmax, V = 3): λ̂ ≈ V(V − 1)/2 = 3 within 10%', async () => {
   const V = 3, n = 50, T = 41;
   // Tokens from a full-support Markov chain; w* = log of the empirical conditional frequencies (the MLE).
   const P = [[0.5, 0.3, 0.2], [0.2, 0.5, 0.3], [0.3, 0.2, 0.5]];
@@ -117,7 +119,8 @@ test('LM chain on a regular token model (bigram softmax, V = 3): λ̂ ≈ V(V �
   assert.ok(model(rows, n).grads[0].every((g) => Math.abs(g) < 1e-6));
   const L0 = datasetLoss((tok, B) => model(tok, B).loss, data, 10);
   const sampler = { eps: 2e-3, nbeta: 300, gamma: 0.1, burnin: 300, draws: 3000 };
-  const runs = [0, 1, 2, 3].map((ch) => lmSgldChain([W], model, data, n, rngStream(1, 'batches', ch), { ...sampler, noise: rngStream(1, 'sgld', ch) }));
+  const runs: ChainRun[] = [];
+  for (const ch of [0, 1, 2, 3]) runs.push(await lmSgldChain([W], model, data, n, rngStream(1, 'batches', ch), { ...sampler, noise: rngStream(1, 'sgld', ch) }));
   const est = estimateLlc(runs, [L0], sampler.nbeta);
   assert.is(est.healthyChains, 4);
   assert.ok(Math.abs(est.llcMean - 3) < 0.3, `λ̂ ${est.llcMean} ± ${est.llcStd} vs 3`);
