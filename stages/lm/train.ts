@@ -42,6 +42,12 @@ export const lmTrainParams = z.strictObject({
   checkpoints: z.strictObject({ logSpace: z.number().int().nonnegative(), linearSpace: z.number().int().nonnegative() }),
   /** Optional training-data augmentation (docs/language-model.md): spans copied later within a row. */
   plantedRepeats: plantedRepeatsParams.optional(),
+  /**
+   * Rows per forward/backward pass; a batch is accumulated over ceil(batchSize / microBatch) passes
+   * (same update, bounded memory: the paper's batch of 100 × 1,024 tokens needs ≈ 9 GB in one pass).
+   * Omit for one pass per batch.
+   */
+  microBatch: positiveInt.optional(),
   /** Log the mean training loss every this many steps (metrics.jsonl). */
   logEvery: positiveInt.default(50),
 });
