@@ -29,6 +29,8 @@ export const plantedRepeatsParams = z.strictObject({
   fraction: z.number().min(0).max(1),
   minSpan: positiveInt,
   maxSpan: positiveInt,
+  /** false: one span copied once per chosen row; true: the row's first L tokens repeat with period L to its end. */
+  periodic: z.boolean().default(false),
 });
 
 export const lmTrainParams = z.strictObject({
