@@ -60,7 +60,30 @@ export interface RunContext<P, I = AnyInputs> {
   resources: Required<Resources>;
   /** Only for stages with `provenance: true`: every node upstream of this one, in topological order. */
   upstream?: UpstreamBuild[];
+  /**
+   * The engine's worker threads, for a stage's own parallel jobs (e.g. one SGLD chain per thread):
+   * at most `resources.cpu` at once; aborted with the node.
+   */
+  threads: StageThreads;
 }
+
+/** ctx.threads: run `handle(payload, io)` of a handler module in a worker thread. */
+export interface StageThreads {
+  run<R>(handler: URL, payload: unknown, opts?: { onMessage?: (data: unknown) => void }): Promise<R>;
+}
+
+/** What a worker-thread handler receives besides its payload. */
+export interface ThreadIO {
+  /** Sends an interim message (progress) to the caller's onMessage. */
+  post(data: unknown): void;
+  /** Aborted when the caller's job is; a handler that ignores it is terminated after a grace period. */
+  signal: AbortSignal;
+  /** Hands these buffers over with the result instead of copying them. */
+  transfer(...buffers: ArrayBuffer[]): void;
+}
+
+/** A handler module's export: `export const handle: ThreadHandler<Job, Result> = async (job, io) => …`. */
+export type ThreadHandler<J = unknown, R = unknown> = (payload: J, io: ThreadIO) => Promise<R>;
 
 /** Provenance of one upstream build (for reports); not part of the consumer's key. */
 export interface UpstreamBuild {
