@@ -19,6 +19,7 @@ import { encodeSafetensors } from '../../lib/lm/safetensors.ts';
 import { decodeTensors } from '../../lib/tensorfile.ts';
 import { makeContext, readTree, removeAll, tempDir } from './ml-context.ts';
 import { invokeStage } from '../../engine/run/invoke.ts';
+import { rejects } from '../support/rejects.ts';
 
 const cleanup: string[] = [];
 const dir = async (p: string) => {
@@ -58,15 +59,6 @@ async function pipeline() {
 
 test.after(() => removeAll(cleanup));
 
-async function rejects(f: () => Promise<unknown>, re: RegExp): Promise<void> {
-  try {
-    await f();
-  } catch (e) {
-    assert.match((e as Error).message, re);
-    return;
-  }
-  assert.unreachable(`expected a rejection matching ${re}`);
-}
 
 test('corpus: Brown prose by document, split, capped by maxChars', async () => {
   const c = await corpus();
