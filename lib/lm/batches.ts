@@ -41,6 +41,12 @@ export interface PlantedRepeats {
   fraction: number;
   minSpan: number;
   maxSpan: number;
+  /**
+   * false (default): one span copied once to a random later position. true: the row's first L
+   * tokens after BOS repeat with period L to the end of the row (many predictable tokens per row;
+   * the period varies per row, so position alone cannot predict them).
+   */
+  periodic?: boolean;
 }
 
 /**
@@ -56,6 +62,12 @@ export function plantRepeats(tokens: Int32Array, B: number, T: number, spec: Pla
     const maxSpan = Math.min(spec.maxSpan, Math.floor((T - 1) / 2));
     if (maxSpan < spec.minSpan) continue;
     const L = spec.minSpan + r.int(maxSpan - spec.minSpan + 1);
+    if (spec.periodic) {
+      const row = b * T;
+      for (let t = 1 + L; t < T; t++) tokens[row + t] = tokens[row + t - L];
+      planted++;
+      continue;
+    }
     const a = 1 + r.int(T - 2 * L); // a ∈ [1, T − 2L]
     const bStart = a + L + r.int(T - L - (a + L) + 1); // b ∈ [a + L, T − L]
     const row = b * T;

@@ -87,6 +87,22 @@ export const run: StageRun<typeof lmTrainStage> = async (ctx) => {
     await writeAtomic(path.join(ckptDir, lmCheckpointName(0)), encodeLmCheckpoint(cfg, w, { step: 0 }));
   }
   const schedule = new RowSchedule(rows, p.seed);
+  const micro = Math.min(p.microBatch ?? B, B);
+  /** The batch's mean loss and gradient, accumulated over micro-batches weighted by their rows. */
+  const lossAndGrad = (batch: Int32Array): { loss: number; grads: LmWeights } => {
+    if (micro >= B) return lmLossAndGrad(cfg, state!.w, batch, B, T);
+    let loss = 0;
+    let grads: LmWeights | null = null;
+    for (let r0 = 0; r0 < B; r0 += micro) {
+      const n = Math.min(micro, B - r0);
+      const part = lmLossAndGrad(cfg, state!.w, batch.subarray(r0 * T, (r0 + n) * T), n, T);
+      const weight = n / B;
+      loss += part.loss * weight;
+      if (!grads) grads = Object.fromEntries(Object.entries(part.grads).map(([k, g]) => [k, g.map((v) => v * weight)]));
+      else for (const [k, g] of Object.entries(part.grads)) for (let i = 0; i < g.length; i++) grads[k][i] += g[i] * weight;
+    }
+    return { loss, grads: grads! };
+  };
   const batch = new Int32Array(B * T);
   let windowStart = Date.now(), windowSteps = 0;
   let tokensPerSecond = NaN;
@@ -94,7 +110,7 @@ export const run: StageRun<typeof lmTrainStage> = async (ctx) => {
     if (ctx.signal.aborted) throw new Error(`lm-train: aborted at step ${s}`);
     schedule.batch(s, B).forEach((r, i) => batch.set(tokens.subarray(r * T, r * T + T), i * T));
     if (p.plantedRepeats && p.plantedRepeats.fraction > 0) plantRepeats(batch, B, T, p.plantedRepeats, p.seed, s);
-    const { loss, grads } = lmLossAndGrad(cfg, state.w, batch, B, T);
+    const { loss, grads } = lossAndGrad(batch);
     if (!Number.isFinite(loss)) throw new Error(`lm-train: loss is ${loss} at step ${s} (lower lm.train.lr?)`);
     state.opt.step(state.w, grads, p.lr);
     const acc = state.pending;

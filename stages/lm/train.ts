@@ -29,6 +29,8 @@ export const plantedRepeatsParams = z.strictObject({
   fraction: z.number().min(0).max(1),
   minSpan: positiveInt,
   maxSpan: positiveInt,
+  /** false: one span copied once per chosen row; true: the row's first L tokens repeat with period L to its end. */
+  periodic: z.boolean().default(false),
 });
 
 export const lmTrainParams = z.strictObject({
@@ -42,6 +44,12 @@ export const lmTrainParams = z.strictObject({
   checkpoints: z.strictObject({ logSpace: z.number().int().nonnegative(), linearSpace: z.number().int().nonnegative() }),
   /** Optional training-data augmentation (docs/language-model.md): spans copied later within a row. */
   plantedRepeats: plantedRepeatsParams.optional(),
+  /**
+   * Rows per forward/backward pass; a batch is accumulated over ceil(batchSize / microBatch) passes
+   * (same update, bounded memory: the paper's batch of 100 × 1,024 tokens needs ≈ 9 GB in one pass).
+   * Omit for one pass per batch.
+   */
+  microBatch: positiveInt.optional(),
   /** Log the mean training loss every this many steps (metrics.jsonl). */
   logEvery: positiveInt.default(50),
 });

@@ -81,6 +81,27 @@ test('planted repeats: the copied span equals its source, later in the row; BOS 
   assert.equal(again, tokens);
 });
 
+test('periodic planted repeats: a chosen row repeats its first L tokens with period L to its end, L per row', () => {
+  const B = 40, T = 50;
+  const r = rngStream(2, 't');
+  const base = Int32Array.from({ length: B * T }, (_, i) => (i % T === 0 ? 999 : r.int(500)));
+  const tokens = base.slice();
+  const planted = plantRepeats(tokens, B, T, { fraction: 0.5, minSpan: 3, maxSpan: 9, periodic: true }, 3, 0);
+  const periods = new Set<number>();
+  let seen = 0;
+  for (let b = 0; b < B; b++) {
+    const row = Array.from(tokens.subarray(b * T, b * T + T)), orig = Array.from(base.subarray(b * T, b * T + T));
+    if (row.every((v, i) => v === orig[i])) continue;
+    seen++;
+    const L = [3, 4, 5, 6, 7, 8, 9].find((p) => row.every((v, t) => t <= p || v === row[t - p]))!;
+    assert.ok(L !== undefined, `row ${b} is not periodic`);
+    assert.equal(row.slice(0, L + 1), orig.slice(0, L + 1));
+    periods.add(L);
+  }
+  assert.is(seen, planted);
+  assert.ok(periods.size >= 3, `periods ${[...periods]}`);
+});
+
 test('safetensors: round trip, F16/BF16 decoding, errors name the file and tensor', () => {
   const a = { shape: [2, 3], data: Float32Array.from([1, -2, 0.5, 3.25, 0, -0]) };
   const bytes = encodeSafetensors({ 'embed.W_E': a, b: { shape: [1], data: Float32Array.of(7) } }, { format: 'pt' });

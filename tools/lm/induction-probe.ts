@@ -34,6 +34,7 @@ const { values: a } = parseArgs({
     'repeat-fraction': { type: 'string', default: '0' },
     'min-span': { type: 'string', default: '8' },
     'max-span': { type: 'string', default: '32' },
+    periodic: { type: 'boolean', default: false },
   },
 });
 useLmKernel();
@@ -44,7 +45,7 @@ if (a.data) {
   const { rows, tokens } = readTokenRows(a.data, 'train');
   (T = info.nCtx), (V = info.vocab), (bos = info.bos);
   const schedule = new RowSchedule(rows, seed);
-  const spec = { fraction: +a['repeat-fraction']!, minSpan: +a['min-span']!, maxSpan: +a['max-span']! };
+  const spec = { fraction: +a['repeat-fraction']!, minSpan: +a['min-span']!, maxSpan: +a['max-span']!, periodic: a.periodic };
   nextBatch = (s) => {
     const out = new Int32Array(B * T);
     schedule.batch(s, B).forEach((r, i) => out.set(tokens.subarray(r * T, r * T + T), i * T));
