@@ -121,5 +121,10 @@ export const run: StageRun<typeof lmEvalStage> = async (ctx) => {
   await writeFile(path.join(ctx.outDir, 'eval.json'), JSON.stringify(result));
   await writeFile(path.join(ctx.outDir, 'outputs.swt'), encodeTensors({ outputs: { shape: [n], data: fingerprint } }, { step, kind: 'true-next-token logit at one sampled position per row' }));
   ctx.log.info(`${STAGE}: step ${step}: loss ${result.loss.toFixed(3)} (ablated ${result.lossAblated.toFixed(3)}), bigram ${result.bigramScore.toFixed(3)} vs entropy ${result.bigramEntropy.toFixed(3)}, ICL ${result.icl.score.toFixed(3)}`);
-  return { loss: result.loss };
+  // Charted by the dashboard (meta.series) as checkpoints are evaluated.
+  const series = [
+    { chart: 'LM test loss', x: 'step', y: 'test loss', logX: true, points: [[step, result.loss] as [number, number]] },
+    { chart: 'LM ICL score', x: 'step', y: 'ICL score', logX: true, points: [[step, result.icl.score] as [number, number]] },
+  ];
+  return { loss: result.loss, series };
 };

@@ -83,5 +83,7 @@ export const run: StageRun<typeof lmLlcStage> = async (ctx) => {
   };
   await writeFile(path.join(ctx.outDir, 'llc.json'), JSON.stringify(result));
   ctx.log.info(`lm-llc: step ${meta.step}: λ̂ = ${llcMean.toFixed(2)} ± ${llcStd.toFixed(2)} (${est.healthyChains}/${sampler.chains} chains, L₀ ${L0Result.L0.toFixed(3)}${sampler.l0 === 'paper-biased' ? ', paper-biased L₀' : ''})`);
-  return { healthyChains: est.healthyChains };
+  // One point of the LM's λ̂-over-training curve for the dashboard (meta.series).
+  const series = [{ chart: 'LM λ̂ (local learning coefficient)', x: 'step', y: 'λ̂', logX: true, points: [[meta.step, llcMean] as [number, number]] }];
+  return { healthyChains: est.healthyChains, series };
 };
