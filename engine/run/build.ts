@@ -4,11 +4,12 @@
 import { hostname } from 'node:os';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { faultPoint } from './fault.ts';
-import { removeTree, safeSegment } from '../store/fsutil.ts';
+import { faultPoint, journalBuild } from './fault.ts';
+import { OWNER, removeTree, safeSegment, sweepOrphans } from '../store/fsutil.ts';
 import type { Fingerprint } from '../key/keys.ts';
 import { storeOutputs } from '../store/outputs.ts';
 import { writePointer } from '../key/plan.ts';
+import { clearFailure, LogCollector, storeLog } from '../store/logs.ts';
 import { AbortedError, type RunHooks, type StageRunner } from './runner.ts';
 import type { BuildRecord, NodeKey, Resources, Store, UpstreamBuild } from '../types.ts';
 
@@ -39,22 +40,28 @@ export function workDirFor(root: string, stage: string, nodeId: string, key: Nod
   return join(root, 'work', stage, `${safeSegment(nodeId)}-${key.slice(0, 16)}`);
 }
 
+// Scratch dirs are named `<node>.<host>.<pid>-XXXXXX` (see sweepOrphans).
 export async function buildNode(job: BuildJob, env: BuildEnv, hooks: RunHooks): Promise<BuildRecord> {
   await fsp.mkdir(join(env.root, 'tmp'), { recursive: true });
-  const outDir = await fsp.mkdtemp(join(env.root, 'tmp', `${safeSegment(job.nodeId).slice(0, 60)}-`));
+  await sweepOrphans(env.root);
+  const outDir = await fsp.mkdtemp(join(env.root, 'tmp', `${safeSegment(job.nodeId).slice(0, 60)}.${OWNER}-`));
   const workDir = workDirFor(env.root, job.stage.name, job.nodeId, job.key);
   await fsp.mkdir(workDir, { recursive: true });
   const startedAt = new Date();
   const t0 = performance.now();
+  // Kept with the record; a failure's lines are kept by whoever reports it (the scheduler).
+  const log = new LogCollector();
+  const logged: RunHooks = { ...hooks, log: (level, msg) => (log.add(level, msg), hooks.log(level, msg)) };
   try {
     const result = await env.runner.run(
       { nodeId: job.nodeId, stage: job.stage, rawParams: job.rawParams, params: job.params, inputs: job.inputs, outDir, workDir, resources: job.resources, upstream: job.upstream },
-      hooks,
+      logged,
     );
     // A run that finished after an abort may have been cut short: never record it.
     if (hooks.signal.aborted) throw new AbortedError(job.nodeId);
     const { outputs, outputDigest } = await storeOutputs(env.store, outDir);
     if (hooks.signal.aborted) throw new AbortedError(job.nodeId);
+    const logEntry = await storeLog(env.store, env.root, log.text(), log.count);
     faultPoint('after-blobs');
     const record: BuildRecord = {
       formatVersion: job.fingerprint.formatVersion,
@@ -72,9 +79,12 @@ export async function buildNode(job: BuildJob, env: BuildEnv, hooks: RunHooks): 
       wallSeconds: (performance.now() - t0) / 1000,
       host: hostname(),
       meta: { ...(result ?? {}) },
+      log: logEntry,
     };
     await env.store.putRecord(record);
+    journalBuild(job.key, job.nodeId);
     await writePointer(env.root, job.stage.name, job.nodeId, job.key);
+    await clearFailure(env.root, job.stage.name, job.nodeId);
     await removeTree(workDir);
     return record;
   } finally {
