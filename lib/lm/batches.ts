@@ -47,6 +47,11 @@ export interface PlantedRepeats {
    * the period varies per row, so position alone cannot predict them).
    */
   periodic?: boolean;
+  /**
+   * Periodic rows only: draw the repeated L tokens uniformly from the vocabulary (ids < `vocab`,
+   * never `bos`) instead of reusing the row's text, so bigram statistics cannot predict the repeats.
+   */
+  random?: { vocab: number; bos: number };
 }
 
 /**
@@ -64,6 +69,13 @@ export function plantRepeats(tokens: Int32Array, B: number, T: number, spec: Pla
     const L = spec.minSpan + r.int(maxSpan - spec.minSpan + 1);
     if (spec.periodic) {
       const row = b * T;
+      if (spec.random) {
+        for (let t = 1; t <= L; t++) {
+          let v = r.int(spec.random.vocab - 1);
+          if (v >= spec.random.bos) v++;
+          tokens[row + t] = v;
+        }
+      }
       for (let t = 1 + L; t < T; t++) tokens[row + t] = tokens[row + t - L];
       planted++;
       continue;

@@ -87,6 +87,7 @@ export const run: StageRun<typeof lmTrainStage> = async (ctx) => {
     await writeAtomic(path.join(ckptDir, lmCheckpointName(0)), encodeLmCheckpoint(cfg, w, { step: 0 }));
   }
   const schedule = new RowSchedule(rows, p.seed);
+  const repeats = p.plantedRepeats && { ...p.plantedRepeats, random: p.plantedRepeats.randomTokens ? { vocab: cfg.vocab, bos: info.bos } : undefined };
   const micro = Math.min(p.microBatch ?? B, B);
   /** The batch's mean loss and gradient, accumulated over micro-batches weighted by their rows. */
   const lossAndGrad = (batch: Int32Array): { loss: number; grads: LmWeights } => {
@@ -109,7 +110,7 @@ export const run: StageRun<typeof lmTrainStage> = async (ctx) => {
   for (let s = state.nextStep; s < p.steps; s++) {
     if (ctx.signal.aborted) throw new Error(`lm-train: aborted at step ${s}`);
     schedule.batch(s, B).forEach((r, i) => batch.set(tokens.subarray(r * T, r * T + T), i * T));
-    if (p.plantedRepeats && p.plantedRepeats.fraction > 0) plantRepeats(batch, B, T, p.plantedRepeats, p.seed, s);
+    if (repeats && repeats.fraction > 0) plantRepeats(batch, B, T, repeats, p.seed, s);
     const { loss, grads } = lossAndGrad(batch);
     if (!Number.isFinite(loss)) throw new Error(`lm-train: loss is ${loss} at step ${s} (lower lm.train.lr?)`);
     state.opt.step(state.w, grads, p.lr);

@@ -31,6 +31,8 @@ export const plantedRepeatsParams = z.strictObject({
   maxSpan: positiveInt,
   /** false: one span copied once per chosen row; true: the row's first L tokens repeat with period L to its end. */
   periodic: z.boolean().default(false),
+  /** Periodic only: the repeated tokens are uniform random ids (never BOS) instead of the row's text. */
+  randomTokens: z.boolean().default(false),
 });
 
 export const lmTrainParams = z.strictObject({

@@ -102,6 +102,22 @@ test('periodic planted repeats: a chosen row repeats its first L tokens with per
   assert.ok(periods.size >= 3, `periods ${[...periods]}`);
 });
 
+test('periodic planted repeats of random tokens: the period holds, the first L tokens are new, never BOS', () => {
+  const B = 30, T = 40, BOS = 63;
+  const base = Int32Array.from({ length: B * T }, (_, i) => (i % T === 0 ? BOS : 5));
+  const tokens = base.slice();
+  const planted = plantRepeats(tokens, B, T, { fraction: 1, minSpan: 4, maxSpan: 8, periodic: true, random: { vocab: 64, bos: BOS } }, 1, 2);
+  assert.is(planted, B);
+  for (let b = 0; b < B; b++) {
+    const row = Array.from(tokens.subarray(b * T, b * T + T));
+    assert.is(row[0], BOS);
+    assert.ok(row.slice(1).every((v) => v >= 0 && v < 64 && v !== BOS));
+    const L = [4, 5, 6, 7, 8].find((p) => row.every((v, t) => t <= p || v === row[t - p]));
+    assert.ok(L !== undefined, `row ${b} is not periodic`);
+    assert.ok(row.slice(1, L! + 1).some((v) => v !== 5), `row ${b} kept its text`);
+  }
+});
+
 test('safetensors: round trip, F16/BF16 decoding, errors name the file and tensor', () => {
   const a = { shape: [2, 3], data: Float32Array.from([1, -2, 0.5, 3.25, 0, -0]) };
   const bytes = encodeSafetensors({ 'embed.W_E': a, b: { shape: [1], data: Float32Array.of(7) } }, { format: 'pt' });

@@ -35,6 +35,7 @@ const { values: a } = parseArgs({
     'min-span': { type: 'string', default: '8' },
     'max-span': { type: 'string', default: '32' },
     periodic: { type: 'boolean', default: false },
+    'random-tokens': { type: 'boolean', default: false },
   },
 });
 useLmKernel();
@@ -45,7 +46,7 @@ if (a.data) {
   const { rows, tokens } = readTokenRows(a.data, 'train');
   (T = info.nCtx), (V = info.vocab), (bos = info.bos);
   const schedule = new RowSchedule(rows, seed);
-  const spec = { fraction: +a['repeat-fraction']!, minSpan: +a['min-span']!, maxSpan: +a['max-span']!, periodic: a.periodic };
+  const spec = { fraction: +a['repeat-fraction']!, minSpan: +a['min-span']!, maxSpan: +a['max-span']!, periodic: a.periodic, random: a['random-tokens'] ? { vocab: info.vocab, bos: info.bos } : undefined };
   nextBatch = (s) => {
     const out = new Int32Array(B * T);
     schedule.batch(s, B).forEach((r, i) => out.set(tokens.subarray(r * T, r * T + T), i * T));
