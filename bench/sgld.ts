@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { $ } from 'zx';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PAPER_MODEL, initParams } from '../lib/model.ts';
 import { rngStream } from '../lib/rng.ts';
@@ -63,7 +63,7 @@ export async function main(): Promise<void> {
       try {
         // bench_torch.py prints { torch, results: [{ name, stepsPerSec }] }; 'sgld:1024:8' is one SGLD step
         // (forward + backward + update) at m = 1,024. Debian's python3 has torch; pyenv's does not.
-        const out = execFileSync('/usr/bin/python3', [torchScript, '3', 'sgld:1024:8'], { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
+        const { stdout: out } = await $({ quiet: true, env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } })`/usr/bin/python3 ${torchScript} 3 sgld:1024:8`;
         const parsed = JSON.parse(out.trim().split('\n').pop()!) as { torch: string; results: { name: string; stepsPerSec: number }[] };
         const torch = parsed.results.find((r) => r.name === 'sgld:1024:8')?.stepsPerSec;
         torchLine =

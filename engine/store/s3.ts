@@ -11,6 +11,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import PQueue from 'p-queue';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
@@ -34,6 +35,8 @@ const SOCKET_IDLE_MS = 30_000;
 // The opening probe (HEAD bucket) has an overall deadline too, covering a server that accepts and never answers.
 const PROBE_DEADLINE_MS = 8_000;
 const HEAD_CONCURRENCY = 8;
+// Blob transfers at once per store: enough to hide latency, few enough to bound memory and sockets.
+const TRANSFER_CONCURRENCY = 4;
 
 export interface S3Config {
   bucket: string;
@@ -141,18 +144,6 @@ function explainS3Error(err: unknown, config: S3Config, operation: string): Erro
   return new Error(`S3 store: ${operation} on ${where} failed: ${hint}`, { cause: err });
 }
 
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
 
 /** Passes bytes through while hashing them: digests are checked on the very bytes that moved. */
 function hashingTap(): { tap: Transform; digest(): string } {
@@ -220,6 +211,10 @@ class S3StoreImpl implements S3Store {
   private readonly localVerified = new Set<string>();
   /** Remote records returned by getRecord but not yet cached locally (their blobs are not all local yet). */
   private readonly pendingRecords = new Map<string, BuildRecord>();
+  /** Metadata requests (HEAD) in flight at once. */
+  private readonly heads = new PQueue({ concurrency: HEAD_CONCURRENCY });
+  /** Blob downloads and uploads in flight at once. */
+  private readonly transfers = new PQueue({ concurrency: TRANSFER_CONCURRENCY });
 
   constructor(
     private readonly local: Store & { root: string },
@@ -270,7 +265,7 @@ class S3StoreImpl implements S3Store {
     }
     let download = this.inFlight.get(digest);
     if (!download) {
-      download = this.download(digest).finally(() => this.inFlight.delete(digest));
+      download = (this.transfers.add(() => this.download(digest)) as Promise<string | null>).finally(() => this.inFlight.delete(digest));
       this.inFlight.set(digest, download);
     }
     return download;
@@ -336,17 +331,19 @@ class S3StoreImpl implements S3Store {
     const { size } = await fsp.stat(path);
     if (!this.corruptRemote.has(digest) && (await this.remoteSize(objectKey)) === size) return;
 
-    const { tap, digest: uploaded } = hashingTap();
-    // A read error destroys the tap, which fails the upload: the error surfaces from upload.done().
-    pipeline(createReadStream(path), tap).catch(() => {});
-    const upload = new Upload({
-      client: this.client,
-      params: { Bucket: this.config.bucket, Key: objectKey, Body: tap, ContentType: 'application/octet-stream' },
-      partSize: PART_SIZE,
-      queueSize: PARTS_IN_FLIGHT,
-    });
-    await this.send(`PUT ${objectKey}`, () => upload.done());
-    const actual = uploaded();
+    const actual = (await this.transfers.add(async () => {
+      const { tap, digest: uploaded } = hashingTap();
+      // A read error destroys the tap, which fails the upload: the error surfaces from upload.done().
+      pipeline(createReadStream(path), tap).catch(() => {});
+      const upload = new Upload({
+        client: this.client,
+        params: { Bucket: this.config.bucket, Key: objectKey, Body: tap, ContentType: 'application/octet-stream' },
+        partSize: PART_SIZE,
+        queueSize: PARTS_IN_FLIGHT,
+      });
+      await this.send(`PUT ${objectKey}`, () => upload.done());
+      return uploaded();
+    })) as string;
     if (actual !== digest) {
       // The caller's file did not hold the bytes it claimed: remove what we just published.
       await this.send(`DELETE ${objectKey}`, () =>
@@ -402,8 +399,8 @@ class S3StoreImpl implements S3Store {
     const sizes = new Map<string, number>();
     for (const entry of Object.values(record.outputs)) sizes.set(entry.digest, entry.size);
     const digests = [...sizes.keys()];
-    const present = await mapLimit(digests, HEAD_CONCURRENCY, async (d) =>
-      !this.corruptRemote.has(d) && (await this.remoteSize(this.blobKey(d))) === sizes.get(d),
+    const present = await Promise.all(
+      digests.map((d) => this.heads.add(async () => !this.corruptRemote.has(d) && (await this.remoteSize(this.blobKey(d))) === sizes.get(d)) as Promise<boolean>),
     );
     const missing = digests.filter((_, i) => !present[i]);
     if (missing.length > 0) {
