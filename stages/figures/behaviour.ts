@@ -19,6 +19,7 @@ import { behavioural, behaviouralDetail } from '../../lib/plots/behaviour-figure
 import { figureOptions, figureStyleSchema, readEvals, readJson, writeFigures, xLimitsSchema, type BaselinesJson, type StagesJson } from './common.ts';
 
 const STAGE = 'figure-behaviour';
+const SECTION = 'Linear regression: behaviour';
 
 export const figureBehaviourParams = z.strictObject({
   label: z.string().default('run'),
@@ -67,12 +68,14 @@ export const figureBehaviourStage = defineStage({
     );
     await writeFigures(ctx.outDir, [
       {
+        section: SECTION,
         file: 'behavioral-detail.svg',
         title: `Behavioural detail (${label})`,
         caption: 'Top: test loss (log), LLC λ̂ and weight norm (log) over training; bottom: their slopes in log time (weight norm: per step). Faint: measured; dashed red: fits (LLC: the stage-detection fit; loss, weight norm: Gaussian smoothing over checkpoints).',
         svg: detail,
       },
       {
+        section: SECTION,
         file: 'behavioral.svg',
         title: `Per-position behaviour (${label})`,
         caption: '(a) Mean squared prediction E[ŷₖ²] per context position k, mean in red: LR1 pulls predictions toward 0. (b) Excess loss over ridge relative to the zero predictor: 1 = no better than predicting 0, 0 = Bayes optimal. (c) ICL scores: loss differences between context positions.',

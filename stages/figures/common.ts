@@ -59,16 +59,20 @@ export async function readJsonl<T>(stage: string, file: string): Promise<T[]> {
     });
 }
 
+/** One entry of figures.json (docs/figures.md, "The manifest"). */
 export interface ManifestEntry {
   file: string;
   title: string;
+  /** Computed from this run's data. */
   caption?: string;
+  /** Groups the index page, e.g. 'Linear regression: training'. */
+  section?: string;
 }
 
 /** Write each SVG plus figures.json (in this order of figures), which the index page reads. */
 export async function writeFigures(outDir: string, figures: (ManifestEntry & { svg: string })[]): Promise<void> {
   for (const f of figures) await writeFile(path.join(outDir, f.file), f.svg);
-  const manifest: ManifestEntry[] = figures.map(({ file, title, caption }) => ({ file, title, ...(caption ? { caption } : {}) }));
+  const manifest: ManifestEntry[] = figures.map(({ file, title, caption, section }) => ({ file, title, ...(caption ? { caption } : {}), ...(section ? { section } : {}) }));
   await writeFile(path.join(outDir, 'figures.json'), JSON.stringify(manifest, null, 2) + '\n');
 }
 
