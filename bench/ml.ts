@@ -30,7 +30,7 @@ const TORCH_SCRIPT = fileURLToPath(new URL('../tools/oracle/bench_torch.py', imp
 /** train:B:K or sgld:m:K, the names bench_torch.py understands too. */
 const WORKLOADS = ['train:64:8', 'train:256:8', 'train:64:16', 'train:256:16', 'sgld:1024:8', 'sgld:1024:16'];
 
-/** Forward+backward FLOP per sequence (spec/model.md §4: 3 × forward; LN, softmax, ReLU ignored). */
+/** Forward+backward FLOP per sequence (docs/model.md: 3 × forward; LN, softmax, ReLU ignored). */
 const FLOP_PER_SEQUENCE: Record<number, number> = { 8: 5.17e6, 16: 11.1e6 };
 
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
@@ -215,7 +215,7 @@ export async function main(): Promise<void> {
     '',
     `Dense-matmul ceiling (512×512×512 float32, one thread): tfjs-wasm matMul (XNNPACK, SIMD128) ${fmt(wasmCeiling, 1)} GFLOP/s` +
       (torchVersion ? `; OpenBLAS via PyTorch ${fmt(blasCeiling / 1e9, 1)} GFLOP/s.` : '.'),
-    'The model FLOP/s column counts spec/model.md §4 forward+backward FLOP (5.17 M per sequence at K = 8, 11.1 M at K = 16).',
+    'The model FLOP/s column counts docs/model.md forward+backward FLOP (5.17 M per sequence at K = 8, 11.1 M at K = 16).',
     '',
   ];
   console.log(lines.join('\n'));

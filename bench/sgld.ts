@@ -1,4 +1,4 @@
-// SGLD throughput for the paper's L2H4 model (K = 8, m = 1,024; llc.md §3a): steps/s of one chain
+// SGLD throughput for the paper's L2H4 model (K = 8, m = 1,024; docs/llc.md): steps/s of one chain
 // in this process, and of two chains in parallel worker threads (the `llc` stage's path), plus
 // the ratio to PyTorch when tools/oracle/bench_torch.py and python3-torch are available.
 // Writes bench/sgld-results.md. Run: `npx tsx bench/sgld.ts` or `npm run bench -- sgld`.

@@ -1,4 +1,4 @@
-// Picks the TensorFlow.js backend once per process (notes/environment.md):
+// Picks the TensorFlow.js backend once per process (bench/perf.md, "GPU"):
 //   DEVICE=gpu → tfjs-node-gpu, then WebGPU; neither usable is an error (never a silent CPU run).
 //   otherwise  → tfjs-node if importable → wasm → pure-JS cpu.
 // The tfjs-node packages are optionalDependencies: they cannot install everywhere.
@@ -36,7 +36,7 @@ interface GpuLike {
 
 /**
  * Dawn in Node: expose its WebGPU globals and navigator.gpu. When the default adapter request finds
- * nothing (a CPU-only machine offers at most a software OpenGL ES adapter, notes/environment.md),
+ * nothing (a CPU-only machine offers at most a software OpenGL ES adapter),
  * retry at the 'compatibility' feature level, which tfjs itself never asks for.
  */
 async function installDawn(): Promise<string | null> {

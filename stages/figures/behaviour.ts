@@ -1,4 +1,4 @@
-// Stage 'figure-behaviour': the behavioural figures of one training run (figures.md §2
+// Stage 'figure-behaviour': the behavioural figures of one training run (docs/figures.md
 // behavioral-detail and behavioral).
 //
 // Inputs:

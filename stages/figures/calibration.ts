@@ -1,4 +1,4 @@
-// Stage 'figure-calibration': LLC estimator calibration (figures.md §4, llc.md §5–6).
+// Stage 'figure-calibration': LLC estimator calibration (docs/figures.md, docs/llc.md).
 //
 // Inputs:
 //   llcs: string[]  llc node directories of the calibration grid (llc.json with sampler settings,

@@ -1,4 +1,4 @@
-// Stage 'figure-lr': Figure 1 of the paper, LR half (figures.md §2 lr-fig1-top / -multiple).
+// Stage 'figure-lr': Figure 1 of the paper, LR half (docs/figures.md).
 //
 // Inputs (same order, one entry per seed):
 //   train:  string[]  train node directories (metrics.jsonl: test loss = pretrain.mse per logged

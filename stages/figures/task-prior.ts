@@ -1,4 +1,4 @@
-// Stage 'figure-task-prior': the finite-M task-prior figure (figures.md §3, paper Figure 20).
+// Stage 'figure-task-prior': the finite-M task-prior figure (docs/figures.md, paper Figure 20).
 //
 // Inputs:
 //   evals: string[]  evaluate node directories of every finite-M run, flat (any order)
