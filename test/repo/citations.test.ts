@@ -17,7 +17,7 @@ test('every .md cited in a .ts file exists (relative to the repository root or t
     readFileSync(path.join(root, file), 'utf8')
       .split('\n')
       .forEach((line, i) => {
-        for (const cited of line.match(/[\w./-]*\.md\b/g) ?? []) {
+        for (const cited of line.match(/[\w./-]*\w\.md\b/g) ?? []) {
           if (![path.join(root, cited), path.join(root, path.dirname(file), cited)].some((p) => existsSync(p))) missing.push(`${file}:${i + 1}: ${cited}`);
         }
       });
