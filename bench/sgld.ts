@@ -12,6 +12,7 @@ import { PAPER_MODEL, initParams } from '../lib/model.ts';
 import { rngStream } from '../lib/rng.ts';
 import { encodeTensors } from '../lib/tensorfile.ts';
 import { initBackend } from '../lib/backend.ts';
+import { requestedDevice } from '../lib/device.ts';
 import { runLlcJob, type LlcJob, type LlcJobResult, type LlcJobSpec } from '../stages/llc-chain.ts';
 import { ThreadPool } from '../engine/run/threads.ts';
 
@@ -20,6 +21,7 @@ const STEPS = Number(process.env.SGLD_BENCH_STEPS ?? 12);
 
 export async function main(): Promise<void> {
   const backend = await initBackend();
+  const device = requestedDevice();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sgld-bench-'));
   try {
     const checkpointFile = path.join(dir, 'step.swt');
@@ -36,6 +38,7 @@ export async function main(): Promise<void> {
       batchSize: 1024,
       datasetSize: 8192,
       seed: 0,
+      device,
     };
     // One process: warm up (model, dataset, kernels), then time STEPS steps.
     await runLlcJob({ kind: 'chain', spec: { ...spec, draws: 2 }, chain: 0 });

@@ -5,6 +5,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { StageRun } from '../engine/index.ts';
+import { grantedDevice } from '../lib/device.ts';
 import { estimateLlc } from '../lib/llc.ts';
 import type { ChainRun } from '../lib/sgld.ts';
 import { toScale } from '../lib/sgld-params.ts';
@@ -33,7 +34,7 @@ export const run: StageRun<typeof llcStage> = async (ctx) => {
     taskSetFile = path.join(ctx.inputs.tasks, 'task-set.swt');
     if (!existsSync(taskSetFile)) throw new Error(`llc: task.M = ${task.M} but ${taskSetFile} is missing`);
   }
-  const spec: LlcJobSpec = { checkpointFile, taskSetFile, model, task, ...sampler };
+  const spec: LlcJobSpec = { checkpointFile, taskSetFile, model, task, ...sampler, device: grantedDevice(ctx.resources) };
   const job = (j: LlcJob, onMessage?: (data: unknown) => void) => ctx.threads.run<LlcJobResult>(LLC_WORKER, j, { onMessage });
   const total = sampler.chains * (sampler.burnin + sampler.draws);
   const doneByChain = new Array<number>(sampler.chains).fill(0);
@@ -81,5 +82,5 @@ export const run: StageRun<typeof llcStage> = async (ctx) => {
   };
   await writeFile(path.join(ctx.outDir, 'llc.json'), JSON.stringify(result));
   ctx.log.info(`llc: step ${meta.step}: λ̂ = ${est.llcMean.toFixed(3)} ± ${est.llcStd.toFixed(3)} (${est.healthyChains}/${sampler.chains} chains)`);
-  return { healthyChains: est.healthyChains };
+  return { healthyChains: est.healthyChains, backend: L0Result.backend };
 };
