@@ -96,7 +96,26 @@ export interface UpstreamBuild {
 }
 
 /** Optional metadata a stage returns; stored in the record (e.g. { backend: 'wasm' }). */
-export type RunResult = Record<string, unknown> | void;
+export type RunResult = (Record<string, unknown> & { series?: SeriesPoints[] }) | void;
+
+/**
+ * Numeric series a stage may return as `meta.series`, for charts in the dashboard. Points with the
+ * same `chart` and `line` from every node's record are merged (sorted by x), so one node may give a
+ * whole curve (a loss curve) or one point of a curve that fills in as nodes finish (λ̂ at a step).
+ * Without `line`, the line is named by the node id with its `x` coordinate removed
+ * (`llc[seed=0,step=40]` with x 'step' → `llc[seed=0]`).
+ */
+export interface SeriesPoints {
+  chart: string;
+  line?: string;
+  /** Name of the x coordinate (e.g. 'step'); also the axis label. */
+  x: string;
+  /** Axis label of y (default: the chart name). */
+  y?: string;
+  logX?: boolean;
+  logY?: boolean;
+  points: [number, number][];
+}
 
 /** A stage's computation. (Method-style so a StageDef<S, I> is usable where a StageDef is expected.) */
 export type RunFunction<P, I> = { bivariance(ctx: RunContext<P, I>): Promise<RunResult> }['bivariance'];
@@ -196,6 +215,8 @@ export interface BuildRecord {
   wallSeconds: number;
   host: string;
   meta: Record<string, unknown>;
+  /** The build's log lines (log.txt), a blob outside `outputs`: it never enters a downstream key. */
+  log?: OutputEntry & { lines: number };
 }
 
 /**

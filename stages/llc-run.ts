@@ -82,5 +82,7 @@ export const run: StageRun<typeof llcStage> = async (ctx) => {
   };
   await writeFile(path.join(ctx.outDir, 'llc.json'), JSON.stringify(result));
   ctx.log.info(`llc: step ${meta.step}: λ̂ = ${est.llcMean.toFixed(3)} ± ${est.llcStd.toFixed(3)} (${est.healthyChains}/${sampler.chains} chains)`);
-  return { healthyChains: est.healthyChains, backend: L0Result.backend };
+  // One point of the λ̂-over-training curve, charted by the dashboard (meta.series) as llc nodes finish.
+  const series = [{ chart: 'λ̂ (local learning coefficient)', x: 'step', y: 'λ̂', logX: true, points: [[meta.step, est.llcMean] as [number, number]] }];
+  return { healthyChains: est.healthyChains, backend: L0Result.backend, series };
 };

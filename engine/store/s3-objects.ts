@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { faultPoint } from '../run/fault.ts';
 import type { ObjectTransport } from './cached.ts';
 import { explainS3Error, httpStatusOf, type S3Config } from './s3-config.ts';
 
@@ -92,6 +93,9 @@ export class S3Objects implements ObjectTransport {
       params: { Bucket: this.config.bucket, Key: objectKey, Body: tap, ContentType: 'application/octet-stream' },
       partSize: PART_SIZE,
       queueSize: PARTS_IN_FLIGHT,
+    });
+    upload.on('httpUploadProgress', (p) => {
+      if (p.loaded !== undefined && p.total !== undefined && p.loaded > 0 && p.loaded < p.total) faultPoint('mid-multipart');
     });
     await this.send(`PUT ${objectKey}`, () => upload.done());
     return digest();

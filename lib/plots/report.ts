@@ -8,9 +8,11 @@ export interface ReportFigure {
   file: string;
   title: string;
   caption?: string;
+  svg: string;
   /** Groups the page (figures.json `section`); figures without one go under DEFAULT_SECTION. */
   section?: string;
-  svg: string;
+  /** Rendered as an HTML table instead of the SVG. */
+  table?: { columns: string[]; rows: string[][] };
 }
 
 export const DEFAULT_SECTION = 'Figures';
@@ -80,10 +82,14 @@ export function reportHtml(r: { title: string; figures: ReportFigure[]; stageTab
     const name = f.section ?? DEFAULT_SECTION;
     sections.set(name, [...(sections.get(name) ?? []), { f, i }]);
   });
-  const anchor = (f: ReportFigure) => esc(f.file.replace(/\.svg$/, ''));
+  const anchor = (f: ReportFigure) => esc(f.file.replace(/\.(svg|json)$/, ''));
   const sectionId = (name: string) => `section-${name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')}`;
+  const body = (f: ReportFigure, i: number) =>
+    f.table
+      ? `<table><thead><tr>${f.table.columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead><tbody>${f.table.rows.map((row) => `<tr>${row.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`
+      : prefixIds(f.svg, `f${i}-`);
   const figureHtml = ({ f, i }: { f: ReportFigure; i: number }) => `<figure id="${anchor(f)}">
-${prefixIds(f.svg, `f${i}-`)}
+${body(f, i)}
 <figcaption><b>${esc(f.title)}</b>${f.caption ? ` ${esc(f.caption)}` : ''} <span class="file">${esc(f.file)}</span></figcaption>
 </figure>`;
   const figures = [...sections]
