@@ -13,6 +13,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { faultPoint } from '../run/fault.ts';
@@ -94,8 +95,10 @@ export class S3Objects implements ObjectTransport {
       partSize: PART_SIZE,
       queueSize: PARTS_IN_FLIGHT,
     });
+    // lib-storage reports no total for a stream body, so the file's size says when parts are still to come.
+    const { size } = await stat(file);
     upload.on('httpUploadProgress', (p) => {
-      if (p.loaded !== undefined && p.total !== undefined && p.loaded > 0 && p.loaded < p.total) faultPoint('mid-multipart');
+      if (p.loaded !== undefined && p.loaded > 0 && p.loaded < size) faultPoint('mid-multipart');
     });
     await this.send(`PUT ${objectKey}`, () => upload.done());
     return digest();
