@@ -301,7 +301,12 @@ async function soak(label: string, makeTarget: (name: string) => Promise<Target>
       ...walk(target.root).filter((f) => f.endsWith('.tmp')),
     ].map((f) => `cycle ${cycle}: ${path.relative(target.root, f)}`);
     result.leftovers.push(...new Set(leftovers));
-    console.log(`${label} cycle ${cycle}: final run exit ${final.code} in ${final.seconds.toFixed(1)} s; ${identical}/${refRecords.size} nodes byte-identical`);
+    const twice = result.builtTwice.filter((b) => b.startsWith(`cycle ${cycle}:`)).length;
+    const left = result.leftovers.filter((l) => l.startsWith(`cycle ${cycle}:`)).length;
+    console.log(
+      `${label} cycle ${cycle}: final run exit ${final.code} in ${final.seconds.toFixed(1)} s; ${identical}/${refRecords.size} nodes byte-identical; ` +
+        `built twice ${twice}; leftovers ${left}`,
+    );
     await rm(path.dirname(target.root), { recursive: true, force: true });
   }
   return result;
