@@ -25,7 +25,9 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { runCli } from './engine/cli/main.ts';
 import { expandSweep, fileRef, pointId, ref, type NodeDecl } from './engine/index.ts';
-import { calibrationSamplers, configSchema, type Config, type RegressionConfig } from './configs/schema.ts';
+import { calibrationSamplers, configSchema, type Config, type LanguageModelConfig, type RegressionConfig } from './configs/schema.ts';
+import { declareLanguageModel } from './stages/lm/declare.ts';
+import { declareLmAnalysis } from './stages/lm/declare-analysis.ts';
 import { checkpointSteps } from './lib/optim.ts';
 import { tasksStage } from './stages/tasks.ts';
 import { trainStage } from './stages/train.ts';
@@ -269,9 +271,33 @@ function declareRegression(config: RegressionConfig, configFile: string): NodeDe
   return nodes;
 }
 
-/** The language-model experiment (configs/lm*.yaml): declared by the LM half of the project. */
-function declareLanguageModel(config: Extract<Config, { experiment: 'language-model' }>, configFile: string): NodeDecl[] {
-  throw new Error(`${configFile}: the language-model experiment has no pipeline yet (config ${JSON.stringify(config.description ?? '')})`);
+/**
+ * The language-model experiment (configs/lm*.yaml, docs/language-model.md): corpus → tokenizer →
+ * token rows → training (or imported checkpoints) → per-checkpoint analyses (evaluations, head
+ * scores, LLC) → LM stages from λ̂, essential dynamics and the LM figures.
+ */
+function declareLm(config: LanguageModelConfig, configFile: string): NodeDecl[] {
+  const nodes: NodeDecl[] = [];
+  const add = (node: NodeDecl) => (nodes.push(node), node.id);
+  const lm = declareLanguageModel(config.lm, add);
+  if (config.analysis) {
+    const figuresDir = process.env.FIGURES_DIR || 'figures';
+    const { stagesId } = declareLmAnalysis(config.analysis, lm, add, { dir: figuresDir, style: config.figures });
+    add({
+      id: 'figures-index',
+      stage: figuresIndexStage,
+      params: {
+        title: 'stagewise: developmental stages of a small language model',
+        stageLabels: [`language model (${lm.label})`],
+        provenance: { config: configFile },
+      },
+      // Every figure node, whatever declared it.
+      inputs: { figures: nodes.filter((n) => n.tags?.includes('figure')).map((n) => ref(n.id)), stages: [ref(stagesId)] },
+      publishTo: figuresDir,
+      tags: ['figure'],
+    });
+  }
+  return nodes;
 }
 
 /** What the CLI needs: the config schema, and the nodes a validated config declares. */
@@ -280,11 +306,13 @@ export const experiment = {
   defaultConfig: 'configs/default.yaml',
   declare: (config: unknown, configFile: string): NodeDecl[] => {
     const c = config as Config;
-    return c.experiment === 'language-model' ? declareLanguageModel(c, configFile) : declareRegression(c, configFile);
+    return c.experiment === 'language-model' ? declareLm(c, configFile) : declareRegression(c, configFile);
   },
 };
 
 // Run as a program (not when a test imports `experiment`).
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  await runCli({ argv: process.argv.slice(2), ...experiment });
+  // No top-level await: tests load this module through CommonJS (uvu -r tsx). runCli reports its own
+  // errors and sets process.exitCode.
+  void runCli({ argv: process.argv.slice(2), ...experiment });
 }

@@ -15,6 +15,7 @@
 // default 3; BENCH_ROUNDS, default 3); `--tfjs` adds the tfjs-graph column ("before" the kernel);
 // `npx tsx bench/ml.ts --profile [B] [K]` prints where the time goes in both implementations.
 import { spawn } from 'node:child_process';
+import { $ } from 'zx';
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { createInterface } from 'node:readline';
@@ -236,10 +237,9 @@ async function profile(B: number, K: number): Promise<void> {
   console.log(`tfjs graph, B=${B} K=${K}: step ${graphMs.toFixed(0)} ms, ${prof.kernels.length} kernels (load ${loadavg()})`);
   for (const [name, ms] of [...byKernel].sort((a, b) => b[1] - a[1]).slice(0, 10)) console.log(`  ${name.padEnd(28)} ${((100 * ms) / total).toFixed(1).padStart(5)}%`);
 
-  const { execFileSync } = await import('node:child_process');
   const { FusedTransformer } = await import('../lib/kernels/fused-transformer.ts');
   const wasmFile = `${os.tmpdir()}/transformer-profile-${process.pid}.wasm`;
-  execFileSync(fileURLToPath(new URL('../lib/kernels/build.sh', import.meta.url)), ['--profile', wasmFile]);
+  await $`sh ${fileURLToPath(new URL('../lib/kernels/build.sh', import.meta.url))} --profile ${wasmFile}`;
   const spent = new Float64Array(SECTIONS.length);
   let last = 0;
   const mark = (section: number) => {

@@ -5,6 +5,7 @@ const suites = {
   ml: () => import('./ml.ts'),
   sgld: () => import('./sgld.ts'),
   startup: () => import('./startup.ts'),
+  lm: () => import('./lm.ts'),
 } as const;
 
 const wanted = process.argv.slice(2);

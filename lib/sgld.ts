@@ -1,7 +1,9 @@
-// Stochastic-gradient Langevin dynamics around a checkpoint w* (llc.md §2, §4).
+// Stochastic-gradient Langevin dynamics around a checkpoint w* (docs/llc.md).
 // One chain samples the localised, tempered posterior p(w) ∝ exp(−nβ·L_n(w) − (γ/2)‖w − w*‖²):
 //   w ← w − (ε/2)·[nβ·∇L_m(w) + γ·(w − w*)] + √ε·ξ,   ξ ~ N(0, I)
 // The noise ξ comes from our own Rng (not tf.randomNormal) so a chain is reproducible across backends.
+// Two front ends share one driver: sgldChain (tfjs variables, the regression transformer) and
+// sgldChainArrays (plain Float32Array parameters, the language model).
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from './rng.ts';
 import type { SgldHyper } from './sgld-params.ts';
@@ -63,58 +65,58 @@ function abortError(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new Error('sgld chain aborted');
 }
 
-/** Loss of one step, then the update: what differs between the tensor and the flat-array chains. */
-interface ChainStep {
+/** One step of a chain as the driver sees it: the minibatch loss, then either apply the update or drop it. */
+interface StepResult {
   perPosition: Float32Array;
-  discard(): void;
+  /** Move the parameters: w ← w − (ε/2)[nβ·g + γ(w − w*)] + √ε·ξ. */
   update(): void;
-}
-interface ChainSteps {
-  lossAndGrads(t: number): ChainStep | Promise<ChainStep>;
-  restore(): void;
+  /** Free whatever the step holds (e.g. gradient tensors); called after update() or instead of it. */
+  release(): void;
 }
 
-/** The chain loop shared by both forms: losses, divergence detection, progress, restore of w*. */
-async function runChain(opts: SgldChainOptions, steps: ChainSteps): Promise<ChainRun> {
+/**
+ * The bookkeeping every chain shares, whatever holds its parameters: record each step's
+ * per-position loss, stop at the first non-finite one (the chain is `failed`, never thrown),
+ * report progress. `step(t)` computes the loss and gradient at the current parameters.
+ */
+async function driveChain(opts: SgldChainOptions, step: (t: number) => Promise<StepResult>): Promise<ChainRun> {
   checkHyper(opts);
   const { burnin, draws, signal, onProgress } = opts;
   const progressEvery = opts.progressEvery ?? 100;
   const total = burnin + draws;
   let losses = new Float32Array(0);
   let K = 0;
-  let done = 0;
+  let steps = 0;
   let failure: string | undefined;
-  try {
-    for (let t = 0; t < total; t++) {
-      if (signal?.aborted) throw abortError(signal);
-      const step = await steps.lossAndGrads(t);
-      const { perPosition } = step;
+  for (let t = 0; t < total; t++) {
+    if (signal?.aborted) throw abortError(signal);
+    const s = await step(t);
+    try {
+      const { perPosition } = s;
       if (t === 0) {
         K = perPosition.length;
         if (K < 1) throw new Error('sgld: target returned an empty per-position loss');
         losses = new Float32Array(total * K);
       } else if (perPosition.length !== K) {
-        step.discard();
         throw new Error(`sgld: per-position loss length changed from ${K} to ${perPosition.length} at step ${t}`);
       }
       losses.set(perPosition, t * K);
-      done = t + 1;
+      steps = t + 1;
       if (!perPosition.every(Number.isFinite)) {
-        step.discard();
         const where = t < burnin ? `burn-in step ${t}` : `draw ${t - burnin}`;
         failure = `non-finite minibatch loss at step ${t} (${where}): the chain diverged; try a smaller eps`;
         break;
       }
-      step.update();
-      if (onProgress && (done % progressEvery === 0 || done === total)) onProgress(done, total);
+      s.update();
+    } finally {
+      s.release();
     }
-  } finally {
-    steps.restore();
+    if (onProgress && (steps % progressEvery === 0 || steps === total)) onProgress(steps, total);
   }
   return {
-    losses: losses.subarray(0, done * K),
+    losses: losses.subarray(0, steps * K),
     K,
-    steps: done,
+    steps,
     burnin,
     failed: failure !== undefined,
     ...(failure !== undefined ? { reason: failure } : {}),
@@ -127,13 +129,12 @@ async function runChain(opts: SgldChainOptions, steps: ChainSteps): Promise<Chai
  * `failed` so the caller can drop it explicitly.
  */
 export async function sgldChain(target: SgldTarget, opts: SgldChainOptions): Promise<ChainRun> {
-  checkHyper(opts);
   const { eps, nbeta, gamma, noise } = opts;
   const vars = target.variables;
   const anchor = vars.map((v) => tf.keep(v.clone())); // w*: localisation centre and restore point
   const noiseStd = Math.sqrt(eps);
-  return runChain(opts, {
-    async lossAndGrads(t) {
+  try {
+    return await driveChain(opts, async (t) => {
       const { perPosition, grads } = await target.lossAndGrads(t);
       if (grads.length !== vars.length) {
         tf.dispose(grads);
@@ -141,72 +142,102 @@ export async function sgldChain(target: SgldTarget, opts: SgldChainOptions): Pro
       }
       return {
         perPosition,
-        discard: () => tf.dispose(grads),
-        update() {
+        update: () =>
           tf.tidy(() => {
             vars.forEach((v, i) => {
               const xi = tf.tensor(noise.fillNormal(new Float32Array(v.size), noiseStd), v.shape, 'float32');
               const drift = grads[i].mul(nbeta).add(v.sub(anchor[i]).mul(gamma));
               v.assign(v.sub(drift.mul(eps / 2)).add(xi));
             });
-          });
-          tf.dispose(grads);
-        },
+          }),
+        release: () => tf.dispose(grads),
       };
-    },
-    restore() {
-      vars.forEach((v, i) => v.assign(anchor[i]));
-      tf.dispose(anchor);
-    },
-  });
-}
-
-/** A target whose parameters live in plain float32 arrays (the fused kernel's path: no tensors per step). */
-export interface FlatSgldTarget {
-  /** The parameters (= w* on entry); the chain updates them in place and restores w* at the end. */
-  params: Float32Array[];
-  /** As SgldTarget.lossAndGrads, at the current `params`; grads in `params` order (read before the next call). */
-  lossAndGrads(batchIndex: number): { perPosition: Float32Array; grads: Float32Array[] };
+    });
+  } finally {
+    vars.forEach((v, i) => v.assign(anchor[i]));
+    tf.dispose(anchor);
+  }
 }
 
 /**
- * sgldChain for a FlatSgldTarget: the same update, noise stream and float32 rounding as the tensor
- * form (every operation is rounded to float32 in the same order as the tfjs ops there), as one
- * pass over each array instead of ≈ 8 tensor ops per parameter per step.
+ * The same sampler for a model whose parameters are plain Float32Arrays (the language model):
+ * `lossAndGrads(b)` returns minibatch b's per-position loss at the current `params` and the
+ * gradient of its mean, one array per parameter. The chain moves `params` in place and restores
+ * w* afterwards. Noise is drawn parameter by parameter in order, exactly as sgldChain does.
  */
-export function sgldChainFlat(target: FlatSgldTarget, opts: SgldChainOptions): Promise<ChainRun> {
-  checkHyper(opts);
+export interface ArraySgldTarget {
+  params: Float32Array[];
+  lossAndGrads(batchIndex: number): { perPosition: Float32Array; grads: Float32Array[] };
+}
+
+export async function sgldChainArrays(target: ArraySgldTarget, opts: SgldChainOptions): Promise<ChainRun> {
+  const { eps, nbeta, gamma, noise } = opts;
+  const params = target.params;
+  const anchor = params.map((p) => p.slice());
+  const noiseStd = Math.sqrt(eps);
+  const xi = new Float32Array(Math.max(0, ...params.map((p) => p.length)));
+  try {
+    return await driveChain(opts, async (t) => {
+      const { perPosition, grads } = target.lossAndGrads(t);
+      if (grads.length !== params.length) throw new Error(`sgld: target returned ${grads.length} grads for ${params.length} parameters`);
+      grads.forEach((g, i) => {
+        if (g.length !== params[i].length) throw new Error(`sgld: gradient ${i} has ${g.length} values for a parameter of ${params[i].length}`);
+      });
+      return {
+        perPosition,
+        update: () => {
+          params.forEach((w, i) => {
+            const g = grads[i];
+            const a = anchor[i];
+            const n = noise.fillNormal(xi.subarray(0, w.length), noiseStd);
+            for (let j = 0; j < w.length; j++) w[j] = w[j] - (eps / 2) * (nbeta * g[j] + gamma * (w[j] - a[j])) + n[j];
+          });
+        },
+        release: () => {},
+      };
+    });
+  } finally {
+    params.forEach((p, i) => p.set(anchor[i]));
+  }
+}
+
+/**
+ * sgldChainArrays for the regression transformer's fused-kernel path (stages/llc-chain.ts): the same
+ * update, noise stream and float32 rounding as sgldChain — every operation is rounded to float32 in
+ * the order of the tfjs ops there — so a chain is bit-identical to the tensor form
+ * (test/lib/sgld.test.ts), as one pass over each array instead of ≈ 8 tensor ops per parameter.
+ */
+export async function sgldChainFlat(target: ArraySgldTarget, opts: SgldChainOptions): Promise<ChainRun> {
   const { noise } = opts;
   const f = Math.fround;
   const params = target.params;
-  const anchor = params.map((p) => Float32Array.from(p));
+  const anchor = params.map((p) => p.slice());
   // tfjs multiplies by float32 scalars: round them the same way
   const nbeta = f(opts.nbeta), gamma = f(opts.gamma), halfEps = f(opts.eps / 2);
   const noiseStd = Math.sqrt(opts.eps);
-  const xi = new Float32Array(Math.max(...params.map((p) => p.length)));
-  return runChain(opts, {
-    lossAndGrads(t) {
+  const xi = new Float32Array(Math.max(0, ...params.map((p) => p.length)));
+  try {
+    return await driveChain(opts, async (t) => {
       const { perPosition, grads } = target.lossAndGrads(t);
-      if (grads.length !== params.length) throw new Error(`sgld: target returned ${grads.length} grads for ${params.length} arrays`);
+      if (grads.length !== params.length) throw new Error(`sgld: target returned ${grads.length} grads for ${params.length} parameters`);
       return {
         perPosition,
-        discard() {},
-        update() {
+        update: () => {
           for (let i = 0; i < params.length; i++) {
-            const w = params[i], g = grads[i], a = anchor[i], n = w.length;
-            const z = noise.fillNormal(xi.subarray(0, n), noiseStd);
-            for (let j = 0; j < n; j++) {
+            const w = params[i], g = grads[i], a = anchor[i];
+            const z = noise.fillNormal(xi.subarray(0, w.length), noiseStd);
+            for (let j = 0; j < w.length; j++) {
               const drift = f(f(g[j] * nbeta) + f(f(w[j] - a[j]) * gamma));
               w[j] = f(f(w[j] - f(drift * halfEps)) + z[j]);
             }
           }
         },
+        release: () => {},
       };
-    },
-    restore() {
-      params.forEach((p, i) => p.set(anchor[i]));
-    },
-  });
+    });
+  } finally {
+    params.forEach((p, i) => p.set(anchor[i]));
+  }
 }
 
 /**

@@ -13,7 +13,7 @@
 //     except the producers of a blob the soak itself corrupted, which must be rebuilt;
 //   * no scratch dir, work dir or temporary file is left in the store.
 // One line per fault, a summary table at the end (also written as Markdown with --report).
-// Node ids differ only by provenance pages (figures-index embeds build dates and wall times), which
+// On S3 the records and blobs are read from the bucket. Node ids differ only by provenance pages (figures-index embeds build dates and wall times), which
 // are compared by key but not by bytes.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -22,6 +22,8 @@ import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { createS3Client, s3ConfigFromEnv } from '../engine/store/s3.ts';
 import { startSwift, type SwiftService } from '../test/support/services.ts';
 
 const REPO = path.resolve(import.meta.dirname, '..');
@@ -104,7 +106,7 @@ interface RecordView {
   outputs: Record<string, { digest: string }>;
 }
 
-/** key → record, read from the local store (for S3, the final run's read-through cache holds them all). */
+/** key → record, read from the local store. */
 function records(root: string): Map<string, RecordView> {
   const out = new Map<string, RecordView>();
   for (const f of walk(path.join(root, 'records'))) {
@@ -113,6 +115,37 @@ function records(root: string): Map<string, RecordView> {
     out.set(r.key, r);
   }
   return out;
+}
+
+/**
+ * What a store holds, read where its truth is: the local root, or for an S3 target the bucket
+ * itself (the local cache holds only what its runs touched). `blob(digest)` returns the bytes or null.
+ */
+async function storeContents(target: Target): Promise<{ records: Map<string, RecordView>; blob: (digest: string) => Promise<Buffer | null> }> {
+  if (!target.env.AWS_BUCKET_NAME) {
+    return {
+      records: records(target.root),
+      blob: async (d) => (existsSync(blobFile(target.root, d)) ? readFileSync(blobFile(target.root, d)) : null),
+    };
+  }
+  const config = s3ConfigFromEnv(target.env);
+  const client = createS3Client(config);
+  const get = async (key: string) =>
+    client.send(new GetObjectCommand({ Bucket: config.bucket, Key: key })).then(
+      async (r) => Buffer.from(await r.Body!.transformToByteArray()),
+      () => null,
+    );
+  const out = new Map<string, RecordView>();
+  let token: string | undefined;
+  do {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: config.bucket, Prefix: `${config.prefix}records/`, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) {
+      const r = JSON.parse((await get(o.Key!))!.toString('utf8')) as RecordView & { key: string };
+      out.set(r.key, r);
+    }
+    token = page.NextContinuationToken;
+  } while (token);
+  return { records: out, blob: (d) => get(`${config.prefix}blobs/${d.slice(0, 2)}/${d.slice(2)}`) };
 }
 
 function blobFile(root: string, digest: string): string {
@@ -178,7 +211,7 @@ async function soak(label: string, makeTarget: (name: string) => Promise<Target>
   const reference = await makeTarget('reference');
   const ref = await runPipeline(reference);
   if (ref.code !== 0) throw new Error(`${label}: the reference build failed (exit ${ref.code}):\n${ref.out.slice(-3000)}`);
-  const refRecords = records(reference.root);
+  const refRecords = (await storeContents(reference)).records;
   console.log(`${label}: reference built ${refRecords.size} nodes in ${ref.seconds.toFixed(1)} s`);
 
   const result: SoakResult = {
@@ -231,7 +264,8 @@ async function soak(label: string, makeTarget: (name: string) => Promise<Target>
 
     const final = await runPipeline(target);
     if (final.code !== 0) result.failedFinals++;
-    const got = records(target.root);
+    const contents = await storeContents(target);
+    const got = contents.records;
     let identical = 0;
     for (const [key, want] of refRecords) {
       result.nodes++;
@@ -245,10 +279,11 @@ async function soak(label: string, makeTarget: (name: string) => Promise<Target>
         continue;
       }
       const digests = (r: RecordView) => JSON.stringify(Object.entries(r.outputs).map(([p, o]) => [p, o.digest]).sort());
-      const onDisk = Object.values(have.outputs).every((o) => {
-        const f = blobFile(target.root, o.digest);
-        return existsSync(f) && createHash('sha256').update(readFileSync(f)).digest('hex') === o.digest;
-      });
+      let onDisk = true;
+      for (const o of Object.values(have.outputs)) {
+        const bytes = await contents.blob(o.digest);
+        onDisk &&= bytes !== null && createHash('sha256').update(bytes).digest('hex') === o.digest;
+      }
       if (digests(have) === digests(want) && onDisk) identical++;
       else result.mismatched.push(`cycle ${cycle}: ${want.nodeId}: ${onDisk ? 'outputs differ from the reference' : 'a blob on disk does not match its digest'}`);
     }
@@ -266,7 +301,12 @@ async function soak(label: string, makeTarget: (name: string) => Promise<Target>
       ...walk(target.root).filter((f) => f.endsWith('.tmp')),
     ].map((f) => `cycle ${cycle}: ${path.relative(target.root, f)}`);
     result.leftovers.push(...new Set(leftovers));
-    console.log(`${label} cycle ${cycle}: final run exit ${final.code} in ${final.seconds.toFixed(1)} s; ${identical}/${refRecords.size} nodes byte-identical`);
+    const twice = result.builtTwice.filter((b) => b.startsWith(`cycle ${cycle}:`)).length;
+    const left = result.leftovers.filter((l) => l.startsWith(`cycle ${cycle}:`)).length;
+    console.log(
+      `${label} cycle ${cycle}: final run exit ${final.code} in ${final.seconds.toFixed(1)} s; ${identical}/${refRecords.size} nodes byte-identical; ` +
+        `built twice ${twice}; leftovers ${left}`,
+    );
     await rm(path.dirname(target.root), { recursive: true, force: true });
   }
   return result;
