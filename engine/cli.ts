@@ -36,7 +36,7 @@ export interface CliOptions {
 }
 
 export interface ParsedArgs {
-  command: 'run' | 'gc' | 'worker';
+  command: 'run' | 'gc' | 'worker' | 'build-node';
   targets: string[];
   config?: string;
   only: string[];
@@ -48,6 +48,13 @@ export interface ParsedArgs {
   gpus?: number;
   /** Distributed: the Redis URL of the BullMQ queue (coordinator: dispatch there; worker: take from there). */
   queue?: string;
+  /** --executor slurm: one Slurm job per stale node (engine/distributed/slurm.ts); its --slurm-* flags in order. */
+  executor?: 'local' | 'slurm';
+  slurm: [string, string][];
+  /** build-node (what a Slurm job runs): the node, the key the coordinator expects, or --check MARKER. */
+  node?: string;
+  key?: string;
+  check?: string;
   watch: boolean;
   watchHeavy: boolean;
   inProcess: boolean;
@@ -61,6 +68,7 @@ export class UsageError extends Error {}
 const HELP = `usage: pipeline.ts [targets…] [options]
        pipeline.ts gc [--yes]
        pipeline.ts worker --queue redis://host:port [--cpus N] [--gpus N]
+       pipeline.ts [targets…] --executor slurm [--slurm-partition P] [--slurm-time T] …
 
 targets: node ids, stage names or tags (e.g. figures); default: everything
   --config FILE     config file (default configs/default.yaml)
@@ -73,6 +81,10 @@ targets: node ids, stage names or tags (e.g. figures); default: everything
   --gpus N          size of the gpu pool (default 1)
   --queue URL       distributed: put stale nodes on the BullMQ queue at this Redis URL, for workers
                     on machines that share the store (S3 via AWS_* env, or one LOCAL_ROOT)
+  --executor slurm  one Slurm job per stale node (sbatch from this checkout; the store must be shared):
+    --slurm-partition P, --slurm-gpu-partition P (nodes asking for a GPU), --slurm-account A,
+    --slurm-time T or STAGE=T (repeatable), --slurm-arg ARG (extra sbatch argument, repeatable),
+    --slurm-resubmits N (jobs ended by Slurm, default 2), --slurm-log-dir DIR (default LOCAL_ROOT/slurm)
   --watch           rebuild on config / code changes (heavy stages are not started)
   --watch-heavy     in watch mode, start heavy stages too
   --in-process      run stages in this process instead of worker threads (debugging)
@@ -88,7 +100,7 @@ function positiveInt(flag: string, v: string | undefined, min: number): number {
 }
 
 export function parseArgs(argv: string[]): ParsedArgs {
-  const a: ParsedArgs = { command: 'run', targets: [], only: [], force: [], dryRun: false, json: false, watch: false, watchHeavy: false, inProcess: false, verbose: false, yes: false, help: false };
+  const a: ParsedArgs = { command: 'run', targets: [], slurm: [], only: [], force: [], dryRun: false, json: false, watch: false, watchHeavy: false, inProcess: false, verbose: false, yes: false, help: false };
   const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i];
@@ -110,6 +122,15 @@ export function parseArgs(argv: string[]): ParsedArgs {
       case '--cpus': a.jobs = positiveInt('--cpus', value(), 0); break;
       case '--gpus': a.gpus = positiveInt('--gpus', value(), 0); break;
       case '--queue': a.queue = value(); break;
+      case '--executor': {
+        const v = value();
+        if (v !== 'local' && v !== 'slurm') throw new UsageError(`--executor: expected local or slurm, got ${JSON.stringify(v)} (for BullMQ workers use --queue)`);
+        a.executor = v;
+        break;
+      }
+      case '--node': a.node = value(); break;
+      case '--key': a.key = value(); break;
+      case '--check': a.check = value(); break;
       case '--watch': a.watch = true; break;
       case '--watch-heavy': a.watch = true; a.watchHeavy = true; break;
       case '--in-process': a.inProcess = true; break;
@@ -117,8 +138,12 @@ export function parseArgs(argv: string[]): ParsedArgs {
       case '--yes': a.yes = true; break;
       case '-h': case '--help': a.help = true; break;
       default:
+        if (arg.startsWith('--slurm-')) {
+          a.slurm.push([arg, value()]);
+          break;
+        }
         if (arg.startsWith('-')) throw new UsageError(`unknown option ${arg} (see --help)`);
-        if (a.targets.length === 0 && a.command === 'run' && (arg === 'gc' || arg === 'worker')) a.command = arg;
+        if (a.targets.length === 0 && a.command === 'run' && (arg === 'gc' || arg === 'worker' || arg === 'build-node')) a.command = arg;
         else a.targets.push(arg);
     }
   }
@@ -127,6 +152,12 @@ export function parseArgs(argv: string[]): ParsedArgs {
     if (!a.queue) throw new UsageError('worker: --queue redis://host:port is required');
     if (a.targets.length > 0) throw new UsageError(`worker: takes no targets (got ${a.targets.join(' ')}); the coordinator decides what to build`);
   }
+  if (a.command === 'build-node') {
+    if (!a.node && !a.check) throw new UsageError('build-node: --node ID is required');
+    if (a.targets.length > 0) throw new UsageError(`build-node: takes no targets (got ${a.targets.join(' ')})`);
+  } else if (a.node || a.key || a.check) throw new UsageError('--node, --key and --check belong to build-node');
+  if (a.slurm.length > 0 && a.executor !== 'slurm') throw new UsageError(`${a.slurm[0][0]} needs --executor slurm`);
+  if (a.executor === 'slurm' && (a.queue !== undefined || a.watch || a.command !== 'run')) throw new UsageError('--executor slurm runs a build: it does not combine with --queue, --watch, gc, worker or build-node');
   if (a.queue !== undefined && a.watch) throw new UsageError('--queue does not combine with --watch');
   if (a.queue !== undefined && a.command === 'gc') throw new UsageError('--queue does not apply to gc');
   return a;
@@ -189,6 +220,23 @@ async function cliMain(opts: CliOptions): Promise<number> {
   const ctx = { store, root, graph, force };
 
   const signals = handleSignals(opts, (sig) => err(`\n${sig}: cancelling running nodes…`));
+  if (args.command === 'build-node') {
+    try {
+      const { buildNodeCommand } = await import('./distributed/slurm.ts');
+      const runner = args.inProcess ? inProcessRunner() : workerPool({ stdout: stdout });
+      try {
+        return await buildNodeCommand({ graph, store, root, nodeId: args.node, key: args.key, check: args.check, force: args.force.length > 0, runner, signal: signals.controller.signal, out: stdout });
+      } finally {
+        await runner.close();
+        await local.flush();
+      }
+    } catch (e) {
+      err(`error: ${(e as Error).stack ?? e}`);
+      return 1;
+    } finally {
+      signals.dispose();
+    }
+  }
   const { controller } = signals;
   const jobs = args.jobs ?? availableParallelism();
   const pools = new ResourcePools({ cpu: jobs, gpu: args.gpus ?? 1 });
@@ -273,6 +321,7 @@ async function cliMain(opts: CliOptions): Promise<number> {
 
     // ── distributed: stale nodes go to the queue instead of this process's pools ──
     const dispatcher = args.queue && !args.dryRun ? await (await import('./dispatch.ts')).openDispatcher({ url: args.queue, store, root, command, warn: (m) => err(`warning: ${m}`) }) : null;
+    const slurm = args.executor === 'slurm' && !args.dryRun ? await openSlurm(args, { store, root, env, configFile, warn: (m) => err(`warning: ${m}`) }) : null;
     const progressStream = args.json ? stderr : stdout;
     const reporter = createReporter({ total: ids.length, stream: progressStream, live: await loadLiveRenderer(progressStream), verbose: args.verbose });
     const runner = makeRunner();
@@ -288,13 +337,14 @@ async function cliMain(opts: CliOptions): Promise<number> {
         force,
         signal: controller.signal,
         events: reporter,
-        remote: dispatcher?.build,
+        remote: dispatcher?.build ?? slurm?.build,
         holdBack: onlyIds ? (node) => (onlyIds!.has(node.id) ? null : `not selected by --only (build it with: ${command} ${node.id})`) : undefined,
       });
     } finally {
       reporter.close();
       await runner.close();
       await dispatcher?.close();
+      await slurm?.close();
       await local.flush();
     }
     say(args.json ? summaryJson(summary) : summaryLine(summary));
@@ -376,6 +426,19 @@ function handleSignals(opts: CliOptions, announce: (sig: 'SIGINT' | 'SIGTERM') =
       process.off('SIGTERM', onTerm);
     },
   };
+}
+
+/** `--executor slurm`: jobs re-run this very command line (node, its flags, the script) as `build-node`. */
+async function openSlurm(args: ParsedArgs, o: { store: import('./types.ts').Store; root: string; env: NodeJS.ProcessEnv; configFile: string; warn(m: string): void }) {
+  const { openSlurmExecutor, parseSlurmFlags } = await import('./distributed/slurm.ts');
+  let slurm;
+  try {
+    slurm = parseSlurmFlags(args.slurm, o.env);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const launcher = [process.execPath, ...process.execArgv, process.argv[1]];
+  return openSlurmExecutor({ slurm, ...o, remoteStore: Boolean(o.env.AWS_BUCKET_NAME), launcher });
 }
 
 /** `pipeline.ts worker --queue URL`: builds queued nodes until SIGINT/SIGTERM (engine/queue-worker.ts). */
