@@ -210,7 +210,9 @@ export async function openSlurmExecutor(opts: SlurmExecutorOptions): Promise<Slu
       throw new Error(`--executor slurm: ${what} ${dir} is on tmpfs (this machine's memory), which jobs on other nodes cannot see; put it on a filesystem the cluster shares${opts.remoteStore ? '' : ' (or use an S3 store: AWS_BUCKET_NAME)'}`);
     }
   }
-  const configFile = resolve(opts.configFile);
+  // Jobs start in this directory (--chdir), so the config path goes as given: a pipeline may put
+  // the path itself into params (provenance), and an absolute one would change those nodes' keys.
+  const configFile = opts.configFile;
   const cwd = process.cwd();
 
   // ── polling: one squeue for every job waited on ──
@@ -325,7 +327,7 @@ export async function openSlurmExecutor(opts: SlurmExecutorOptions): Promise<Slu
     }
     await slurm('scancel', [id], env).catch((err) => opts.warn(`slurm: ${(err as Error).message}`));
     // The job's own SIGTERM handler stops the stage and drops its scratch output; wait for that.
-    await Promise.race([ended, sleep(60_000)]);
+    await Promise.race([ended, sleep(60_000, undefined, { ref: false })]);
     owned.delete(id);
     throw new AbortedError(name);
   }
