@@ -16,9 +16,9 @@
 //   6. essential-dynamics  PCA of the outputs over training, smoothed, with osculating circles and cusps;
 //   7. figures           the paper's figures and an HTML report.
 // Plus the finite-M task-prior sweep (paper Figure 20) and the LLC calibration sweep (App. E.3).
-import { runCli } from './engine/cli.ts';
-import { fileRef, ref } from './engine/stage.ts';
-import { expandSweep, pointId } from './engine/sweep.ts';
+import { runCli } from './engine/cli/main.ts';
+import { fileRef, ref } from './engine/index.ts';
+import { expandSweep, pointId } from './engine/key/sweep.ts';
 import type { NodeDecl } from './engine/types.ts';
 import { configSchema, type Config } from './configs/schema.ts';
 import { checkpointSteps } from './lib/optim.ts';

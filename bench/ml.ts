@@ -20,7 +20,7 @@ import { Adam, oneCycleLr } from '../lib/optim.ts';
 import { rngStream } from '../lib/rng.ts';
 import { sgldChain } from '../lib/sgld.ts';
 import { sampleBatch } from '../lib/tasks.ts';
-import { initBackend } from '../stages/backend.ts';
+import { initBackend } from '../lib/backend.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const SELF = fileURLToPath(import.meta.url);

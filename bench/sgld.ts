@@ -11,7 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PAPER_MODEL, initParams } from '../lib/model.ts';
 import { rngStream } from '../lib/rng.ts';
 import { encodeTensors } from '../lib/tensorfile.ts';
-import { initBackend } from '../stages/backend.ts';
+import { initBackend } from '../lib/backend.ts';
 import { runLlcJob, type LlcJob, type LlcJobResult, type LlcJobSpec } from '../stages/llc-chain.ts';
 import { WorkerPool } from '../stages/worker-pool.ts';
 

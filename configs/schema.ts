@@ -9,7 +9,7 @@ const nonNegativeInt = z.number().int().nonnegative();
 /** M: number of distinct pretraining tasks, or "inf" for the Gaussian task prior. */
 const taskCount = z.union([positiveInt, z.literal('inf')]);
 
-/** Lists under `sweep:` expand into one node per combination (engine/sweep.ts). */
+/** Lists under `sweep:` expand into one node per combination (engine/key/sweep.ts). */
 const sweepOf = <T extends z.ZodRawShape>(shape: T) => z.strictObject(shape).partial();
 
 export const taskSchema = z.strictObject({

@@ -18,7 +18,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { defineStage } from '../engine/stage.ts';
+import { defineStage } from '../engine/index.ts';
 import { findCusps, osculatingCircles, type Point } from '../lib/geometry.ts';
 import { pca } from '../lib/pca.ts';
 import { gaussianFilterVariable, linearSigmaSchedule } from '../lib/smoothing.ts';

@@ -5,7 +5,7 @@ import type { RunContext } from '../engine/types.ts';
 import { constantWeights, mean, mseByPosition, predictWithWeights, ridgeWeights } from '../lib/baselines.ts';
 import { Transformer, runInChunks, type ModelConfig } from '../lib/model.ts';
 import { decodeTensors, encodeTensors } from '../lib/tensorfile.ts';
-import { initBackend } from './backend.ts';
+import { initBackend } from '../lib/backend.ts';
 import { loadTasks } from './tasks.ts';
 import { inputPath } from './inputs.ts';
 import type { EvalResult } from './evaluate.ts';

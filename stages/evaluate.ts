@@ -4,7 +4,7 @@
 //
 // The computation lives in evaluate-run.ts, loaded only where the node runs.
 import { z } from 'zod';
-import { defineStage } from '../engine/stage.ts';
+import { defineStage } from '../engine/index.ts';
 
 export interface EvalResult {
   step: number;

@@ -9,7 +9,7 @@ import { rngStream } from '../lib/rng.ts';
 import { sgldChain, ShuffledBatches, type ChainRun } from '../lib/sgld.ts';
 import { sampleBatch, type Batch, type TaskConfig } from '../lib/tasks.ts';
 import { decodeTensors } from '../lib/tensorfile.ts';
-import { initBackend } from './backend.ts';
+import { initBackend } from '../lib/backend.ts';
 
 export interface LlcJobSpec {
   checkpointFile: string;

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { defineStage } from '../engine/stage.ts';
+import { defineStage } from '../engine/index.ts';
 import { estimateLlc } from '../lib/llc.ts';
 import type { ChainRun } from '../lib/sgld.ts';
 import { fromScale, toScale } from '../lib/sgld-params.ts';

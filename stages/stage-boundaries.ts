@@ -3,7 +3,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { defineStage } from '../engine/stage.ts';
+import { defineStage } from '../engine/index.ts';
 import { detectStages, stageDetectionDefaults } from '../lib/stage-detection.ts';
 import { inputList } from './inputs.ts';
 

@@ -5,7 +5,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { defineStage } from '../engine/stage.ts';
+import { defineStage } from '../engine/index.ts';
 import { rngStream } from '../lib/rng.ts';
 import { sampleBatch, sampleTaskSet, taskMean, type Batch, type TaskConfig } from '../lib/tasks.ts';
 import { decodeTensors, encodeTensors } from '../lib/tensorfile.ts';

@@ -11,7 +11,7 @@ import { Adam, checkpointSteps, oneCycleLr } from '../lib/optim.ts';
 import { rngStream } from '../lib/rng.ts';
 import { sampleBatch, type Batch, type TaskConfig } from '../lib/tasks.ts';
 import { decodeTensors, encodeTensors, type TensorMap } from '../lib/tensorfile.ts';
-import { initBackend } from './backend.ts';
+import { initBackend } from '../lib/backend.ts';
 import { inputPath } from './inputs.ts';
 import { checkpointName, type MetricsLine, type PredictorMse, type SetMetrics, type trainParams } from './train.ts';
 import { loadTasks, type TaskData } from './tasks.ts';

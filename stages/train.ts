@@ -10,7 +10,7 @@
 // far) is written atomically to workDir; a killed run continues from there. Since every step's data
 // comes from its own stream, the resumed run is byte-identical to an uninterrupted one.
 import { z } from 'zod';
-import { defineStage } from '../engine/stage.ts';
+import { defineStage } from '../engine/index.ts';
 import { modelConfigSchema, taskConfigSchema } from './schemas.ts';
 
 const positiveInt = z.number().int().positive();

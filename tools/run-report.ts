@@ -5,7 +5,7 @@
 //
 // Reads the records and stages.json outputs from the store the run used (LOCAL_ROOT / S3 env).
 import { readFile } from 'node:fs/promises';
-import { openStore } from '../engine/store.ts';
+import { openStore } from '../engine/store/open.ts';
 import type { NodeKey } from '../engine/types.ts';
 
 interface Summary {

@@ -16,14 +16,14 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { $, which } from 'zx';
-import { safeSegment } from '../fsutil.ts';
-import { upstreamClosure, type Graph, type GraphNode } from '../graph.ts';
-import { planNodes, writePointer } from '../plan.ts';
-import { ResourcePools } from '../pools.ts';
-import { createReporter, summaryLine } from '../progress.ts';
-import { normaliseRequest } from '../queue.ts';
-import { AbortedError, type RunHooks, type StageRunner } from '../runner.ts';
-import { runGraph, type RemoteBuild, type RemoteBuildRequest } from '../scheduler.ts';
+import { safeSegment } from '../store/fsutil.ts';
+import { upstreamClosure, type Graph, type GraphNode } from '../key/graph.ts';
+import { planNodes, writePointer } from '../key/plan.ts';
+import { ResourcePools } from '../run/pools.ts';
+import { createReporter, summaryLine } from '../run/progress.ts';
+import { normaliseRequest } from './queue.ts';
+import { AbortedError, type RunHooks, type StageRunner } from '../run/runner.ts';
+import { runGraph, type RemoteBuild, type RemoteBuildRequest } from '../run/scheduler.ts';
 import type { BuildRecord, ClusterLimits, NodeKey, Store } from '../types.ts';
 
 // ── options ───────────────────────────────────────────────────────────────────────────────────

@@ -14,7 +14,7 @@
 //          figures.json.
 import path from 'node:path';
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
+import { defineStage } from '../../engine/index.ts';
 import { behavioural, behaviouralDetail } from '../../lib/plots/training-figures.ts';
 import { figureOptions, figureStyleSchema, inputList, inputPath, readEvals, readJson, writeFigures, xLimitsSchema, type BaselinesJson, type StagesJson } from './common.ts';
 

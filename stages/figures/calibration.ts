@@ -10,7 +10,7 @@
 // Outputs: llc-vs-sampler.svg (only when some sampler setting varies), llc-traces.svg, figures.json.
 import path from 'node:path';
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
+import { defineStage } from '../../engine/index.ts';
 import { chainTraces, llcVsSampler, type LlcRecord } from '../../lib/plots/prior-and-calibration.ts';
 import { figureOptions, figureStyleSchema, inputList, readJson, writeFigures, type ManifestEntry } from './common.ts';
 

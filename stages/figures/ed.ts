@@ -11,7 +11,7 @@
 //          ed-pcs-over-time.svg (PC1–3 against step), figures.json.
 import path from 'node:path';
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
+import { defineStage } from '../../engine/index.ts';
 import { essentialDynamicsFigure, pcsOverTime, type EdData } from '../../lib/plots/ed-figures.ts';
 import type { EdJson } from '../essential-dynamics.ts';
 import { figureOptions, figureStyleSchema, inputPath, optionalInputPath, readJson, writeFigures, xLimitsSchema, type StagesJson } from './common.ts';

@@ -15,7 +15,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
+import { defineStage } from '../../engine/index.ts';
 import { reportHtml, type ReportFigure, type StageTable } from '../../lib/plots/report.ts';
 import { inputList, readJson, type ManifestEntry, type StagesJson } from './common.ts';
 

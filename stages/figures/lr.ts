@@ -13,7 +13,7 @@
 //          lr-fig1-top-multiple.svg (one line per seed, no shading), figures.json.
 import path from 'node:path';
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
+import { defineStage } from '../../engine/index.ts';
 import { lrFigure1, lrFigure1Multiple, type RunCurves } from '../../lib/plots/training-figures.ts';
 import { figureOptions, figureStyleSchema, inputList, readJson, readJsonl, writeFigures, xLimitsSchema, type BaselinesJson, type StagesJson } from './common.ts';
 

@@ -8,7 +8,7 @@
 //   xLimits, style  as in figure-lr
 // Outputs: task-prior.svg, figures.json.
 import { z } from 'zod';
-import { defineStage } from '../../engine/stage.ts';
+import { defineStage } from '../../engine/index.ts';
 import { taskPriorFigure, type TaskPriorRun } from '../../lib/plots/prior-and-calibration.ts';
 import { figureOptions, figureStyleSchema, inputList, readEvals, writeFigures, xLimitsSchema } from './common.ts';
 

@@ -1,4 +1,4 @@
-// Fault injection: a real process SIGKILLed at a chosen point of publishing (engine/fault.ts,
+// Fault injection: a real process SIGKILLed at a chosen point of publishing (engine/run/fault.ts,
 // STAGEWISE_FAULT), on the local store and on the S3 store (real Swift), and bad values in the
 // real experiment config. Covered elsewhere: kill mid-stage and resume (process.test.ts), training
 // kill → resume from the last checkpoint (test/stages/train.test.ts), truncated / bit-flipped blobs
@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { removeTree } from '../../engine/fsutil.ts';
-import { createS3Client, s3ConfigFromEnv } from '../../engine/store-s3.ts';
+import { removeTree } from '../../engine/store/fsutil.ts';
+import { createS3Client, s3ConfigFromEnv } from '../../engine/store/s3.ts';
 import { startSwift, type SwiftService } from '../support/services.ts';
 import { toyCli } from './fixtures/pipeline.ts';
 import { capture, REPO, Sandbox, summary, type CliResult } from './helpers.ts';

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { buildGraph, selectTargets } from '../../engine/graph.ts';
-import { fileRef, ref } from '../../engine/stage.ts';
+import { buildGraph, selectTargets } from '../../engine/key/graph.ts';
+import { fileRef, ref } from '../../engine/index.ts';
 import type { NodeDecl } from '../../engine/types.ts';
 import { concatStage, sleepyStage, sourceStage } from './fixtures/stages.ts';
 

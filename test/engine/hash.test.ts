@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { canonicalJson, digestOf, fromJsonSafe, sha256Hex, toJsonSafe } from '../../engine/hash.ts';
+import { canonicalJson, digestOf, fromJsonSafe, sha256Hex, toJsonSafe } from '../../engine/key/hash.ts';
 
 test('sha256 known answer', () => {
   assert.is(sha256Hex('abc'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');

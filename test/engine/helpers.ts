@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { removeTree } from '../../engine/fsutil.ts';
+import { removeTree } from '../../engine/store/fsutil.ts';
 import { toyCli } from './fixtures/pipeline.ts';
 
 export const PIPELINE = fileURLToPath(new URL('./fixtures/pipeline.ts', import.meta.url));

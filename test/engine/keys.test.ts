@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { clearCodeCache, codeInfo, computeKey, FORMAT_VERSION, type Fingerprint } from '../../engine/keys.ts';
+import { clearCodeCache, codeInfo, computeKey, FORMAT_VERSION, type Fingerprint } from '../../engine/key/keys.ts';
 import type { CodeDigest } from '../../engine/types.ts';
 import { REPO } from './helpers.ts';
 
@@ -150,7 +150,7 @@ test('the same fingerprint and code give the same key in another process', async
     clearCodeCache();
     const here = computeKey({ ...FP, codeDigest: (await codeInfo(p.url)).codeDigest });
     const script = `
-      import { codeInfo, computeKey } from ${JSON.stringify(pathToFileURL(join(REPO, 'engine/keys.ts')).href)};
+      import { codeInfo, computeKey } from ${JSON.stringify(pathToFileURL(join(REPO, 'engine/key/keys.ts')).href)};
       const fp = ${JSON.stringify(FP)};
       fp.codeDigest = (await codeInfo(${JSON.stringify(p.url)})).codeDigest;
       console.log(computeKey(fp));`;

@@ -4,7 +4,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { acquireLock, isStale, liveLocks, lockPath } from '../../engine/lock.ts';
+import { acquireLock, isStale, liveLocks, lockPath } from '../../engine/store/lock.ts';
 
 test('a lock is exclusive: the second holder waits until the first releases', async () => {
   const root = mkdtempSync(join(tmpdir(), 'stagewise-lock-'));

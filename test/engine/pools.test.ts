@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ResourcePools } from '../../engine/pools.ts';
+import { ResourcePools } from '../../engine/run/pools.ts';
 
 test('clamp: default { cpu: 1 }, requests above the pool size are clamped, bad values rejected', () => {
   const p = new ResourcePools({ cpu: 4, gpu: 1 });

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createReporter, formatSeconds, summaryJson, summaryLine, type LiveRenderer } from '../../engine/progress.ts';
+import { createReporter, formatSeconds, summaryJson, summaryLine, type LiveRenderer } from '../../engine/run/progress.ts';
 import { capture } from './helpers.ts';
 
 const S = { built: 2, cached: 3, failed: 1, skipped: 4, seconds: 12.345, nodes: [{ id: 'a', stage: 's', status: 'failed' as const, key: null, seconds: 1, error: 'x' }] };

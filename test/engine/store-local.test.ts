@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { sha256Hex } from '../../engine/hash.ts';
-import { openLocalStore } from '../../engine/store-local.ts';
+import { sha256Hex } from '../../engine/key/hash.ts';
+import { openLocalStore } from '../../engine/store/local.ts';
 import type { BlobDigest, BuildRecord, NodeKey } from '../../engine/types.ts';
 
 function setup() {

@@ -7,8 +7,8 @@ import * as os from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createS3Client, openS3Store, s3ConfigFromEnv, type S3Store } from '../../engine/store-s3.ts';
-import { openLocalStore, type LocalStore } from '../../engine/store-local.ts';
+import { createS3Client, openS3Store, s3ConfigFromEnv, type S3Store } from '../../engine/store/s3.ts';
+import { openLocalStore, type LocalStore } from '../../engine/store/local.ts';
 import type { BlobDigest, BuildRecord, NodeKey } from '../../engine/types.ts';
 import { freePorts, startSwift, type SwiftService } from '../support/services.ts';
 

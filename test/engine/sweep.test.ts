@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { expandSweep, pointId } from '../../engine/sweep.ts';
+import { expandSweep, pointId } from '../../engine/key/sweep.ts';
 
 test('cartesian product, first sweep key slowest, merged over fixed keys', () => {
   const points = expandSweep({ lr: 0.01, sweep: { seed: [0, 1], M: [4, Infinity, 16] } });

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { materialiseView, storeOutputs } from '../../engine/outputs.ts';
-import { openLocalStore } from '../../engine/store-local.ts';
+import { materialiseView, storeOutputs } from '../../engine/store/outputs.ts';
+import { openLocalStore } from '../../engine/store/local.ts';
 
 async function setup() {
   const dir = mkdtempSync(join(tmpdir(), 'stagewise-views-'));

@@ -3,15 +3,15 @@
 import { writeFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readYamlFile, validateConfig } from '../../engine/config.ts';
-import { buildGraph } from '../../engine/graph.ts';
-import { ResourcePools } from '../../engine/pools.ts';
-import { createReporter } from '../../engine/progress.ts';
-import { inProcessRunner } from '../../engine/runner.ts';
-import type { RunSummary } from '../../engine/scheduler.ts';
-import { openLocalStore } from '../../engine/store-local.ts';
-import type { Assessment } from '../../engine/plan.ts';
-import { startWatch } from '../../engine/watch.ts';
+import { readYamlFile, validateConfig } from '../../engine/cli/config.ts';
+import { buildGraph } from '../../engine/key/graph.ts';
+import { ResourcePools } from '../../engine/run/pools.ts';
+import { createReporter } from '../../engine/run/progress.ts';
+import { inProcessRunner } from '../../engine/run/runner.ts';
+import type { RunSummary } from '../../engine/run/scheduler.ts';
+import { openLocalStore } from '../../engine/store/local.ts';
+import type { Assessment } from '../../engine/key/plan.ts';
+import { startWatch } from '../../engine/run/watch.ts';
 import { configSchema, declare, type ToyConfig } from './fixtures/pipeline.ts';
 import { capture, Sandbox, waitFor } from './helpers.ts';
 

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runCli } from '../../engine/cli.ts';
-import { removeTree } from '../../engine/fsutil.ts';
+import { runCli } from '../../engine/cli/main.ts';
+import { removeTree } from '../../engine/store/fsutil.ts';
 import type { NodeDecl, StageDef } from '../../engine/types.ts';
 import { capture, REPO, Sandbox, summary, type Note } from './helpers.ts';
 

@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../stages/backend.ts';
+import { initBackend } from '../../lib/backend.ts';
 import { Transformer, paramShapes, type ModelAblation, type ModelConfig } from '../../lib/model.ts';
 import { Adam } from '../../lib/optim.ts';
 import type { TensorMap } from '../../lib/tensorfile.ts';

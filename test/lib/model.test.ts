@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../stages/backend.ts';
+import { initBackend } from '../../lib/backend.ts';
 import { PAPER_MODEL, Transformer, initParams, paramCount, paramShapes, type ModelConfig } from '../../lib/model.ts';
 import { rngStream } from '../../lib/rng.ts';
 import { sampleBatch } from '../../lib/tasks.ts';

@@ -4,7 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { llcStage, llcParams } from '../../stages/llc.ts';
-import { initBackend } from '../../stages/backend.ts';
+import { initBackend } from '../../lib/backend.ts';
 import { initParams, Transformer } from '../../lib/model.ts';
 import { rngStream } from '../../lib/rng.ts';
 import { sampleBatch } from '../../lib/tasks.ts';

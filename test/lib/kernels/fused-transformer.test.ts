@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../../stages/backend.ts';
+import { initBackend } from '../../../lib/backend.ts';
 import { FusedTransformer } from '../../../lib/kernels/fused-transformer.ts';
 import { PAPER_MODEL, Transformer, initParams, paramCount, paramShapes, runInChunks, type ModelConfig } from '../../../lib/model.ts';
 import { rngStream } from '../../../lib/rng.ts';

@@ -5,16 +5,16 @@ import { hostname } from 'node:os';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { faultPoint } from './fault.ts';
-import { removeTree, safeSegment } from './fsutil.ts';
-import type { Fingerprint } from './keys.ts';
-import { storeOutputs } from './outputs.ts';
-import { writePointer } from './plan.ts';
+import { removeTree, safeSegment } from '../store/fsutil.ts';
+import type { Fingerprint } from '../key/keys.ts';
+import { storeOutputs } from '../store/outputs.ts';
+import { writePointer } from '../key/plan.ts';
 import { AbortedError, type RunHooks, type StageRunner } from './runner.ts';
-import type { BuildRecord, NodeKey, Resources, Store, UpstreamBuild } from './types.ts';
+import type { BuildRecord, NodeKey, Resources, Store, UpstreamBuild } from '../types.ts';
 
 export interface BuildJob {
   nodeId: string;
-  stage: import('./types.ts').StageDef;
+  stage: import('../types.ts').StageDef;
   rawParams: unknown;
   params: unknown;
   key: NodeKey;

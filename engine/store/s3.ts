@@ -16,10 +16,10 @@ import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { faultPoint } from './fault.ts';
+import { faultPoint } from '../run/fault.ts';
 import { tmpName } from './fsutil.ts';
-import { hashFile } from './hash.ts';
-import type { BlobDigest, BuildRecord, Logger, NodeKey, Store } from './types.ts';
+import { hashFile } from '../key/hash.ts';
+import type { BlobDigest, BuildRecord, Logger, NodeKey, Store } from '../types.ts';
 
 const DIGEST = /^[0-9a-f]{64}$/;
 const STAGE_NAME = /^[A-Za-z0-9._-]+$/;

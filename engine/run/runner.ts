@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { Resources, RunResult, StageDef, UpstreamBuild } from './types.ts';
+import type { Resources, RunResult, StageDef, UpstreamBuild } from '../types.ts';
 
 export interface StageTask {
   nodeId: string;
@@ -90,7 +90,7 @@ export function workerPool(opts: WorkerPoolOptions = {}): StageRunner {
   const grace = opts.abortGraceMs ?? 2000;
   const idle: PooledWorker[] = [];
   const all = new Set<PooledWorker>();
-  const workerUrl = new URL('./worker.ts', import.meta.url).href;
+  const workerUrl = new URL('./thread-entry.ts', import.meta.url).href;
   const tsxApi = tsxApiUrl();
 
   function spawn(): PooledWorker {

@@ -6,8 +6,8 @@ import { existsSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
-import type { Fingerprint } from './keys.ts';
-import type { BuildRecord, NodeKey, OutputEntry, Resources, UpstreamBuild } from './types.ts';
+import type { Fingerprint } from '../key/keys.ts';
+import type { BuildRecord, NodeKey, OutputEntry, Resources, UpstreamBuild } from '../types.ts';
 
 /**
  * One queue per resource class, so a worker started with `--gpus 0` never takes a node that asked

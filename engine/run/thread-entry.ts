@@ -1,6 +1,6 @@
 // Worker-thread entry: imports stage modules by URL (cached for the worker's lifetime) and runs one node at a time.
 import { parentPort } from 'node:worker_threads';
-import type { StageDef, UpstreamBuild } from './types.ts';
+import type { StageDef, UpstreamBuild } from '../types.ts';
 
 interface RunMessage {
   type: 'run';

@@ -1,6 +1,6 @@
 // The declared graph: validated nodes, edges, topological order, target selection.
 import { formatIssues } from './issues.ts';
-import type { InputRef, NodeDecl } from './types.ts';
+import type { InputRef, NodeDecl } from '../types.ts';
 
 export interface GraphNode {
   id: string;

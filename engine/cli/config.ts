@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { formatIssues } from './issues.ts';
+import { formatIssues } from '../key/issues.ts';
 
 export class ConfigError extends Error {
   constructor(

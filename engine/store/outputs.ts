@@ -2,10 +2,10 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fsp, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { faultPoint } from './fault.ts';
+import { faultPoint } from '../run/fault.ts';
 import { atomicCopyFile, listFilesRecursive, removeTree } from './fsutil.ts';
-import { digestOf, hashFile } from './hash.ts';
-import type { BlobDigest, BuildRecord, OutputEntry, Store } from './types.ts';
+import { digestOf, hashFile } from '../key/hash.ts';
+import type { BlobDigest, BuildRecord, OutputEntry, Store } from '../types.ts';
 
 /** Hashes every file in `outDir` and stores it as a blob. Returns the manifest and its digest. */
 export async function storeOutputs(store: Store, outDir: string): Promise<{ outputs: Record<string, OutputEntry>; outputDigest: string }> {

@@ -4,15 +4,15 @@ import { availableParallelism } from 'node:os';
 import { config as loadDotenv } from 'dotenv';
 import type { z } from 'zod';
 import { readYamlFile, validateConfig } from './config.ts';
-import { buildGraph, matchTarget, selectTargets, upstreamClosure, type Graph } from './graph.ts';
-import { clearCodeCache } from './keys.ts';
-import { planNodes, type Assessment } from './plan.ts';
-import { ResourcePools } from './pools.ts';
-import { createReporter, loadLiveRenderer, summaryJson, summaryLine } from './progress.ts';
-import { inProcessRunner, workerPool, type StageRunner } from './runner.ts';
-import { runGraph } from './scheduler.ts';
-import { openStore } from './store.ts';
-import type { NodeDecl } from './types.ts';
+import { buildGraph, matchTarget, selectTargets, upstreamClosure, type Graph } from '../key/graph.ts';
+import { clearCodeCache } from '../key/keys.ts';
+import { planNodes, type Assessment } from '../key/plan.ts';
+import { ResourcePools } from '../run/pools.ts';
+import { createReporter, loadLiveRenderer, summaryJson, summaryLine } from '../run/progress.ts';
+import { inProcessRunner, workerPool, type StageRunner } from '../run/runner.ts';
+import { runGraph } from '../run/scheduler.ts';
+import { openStore } from '../store/open.ts';
+import type { NodeDecl } from '../types.ts';
 
 export interface CliOptions {
   argv: string[];
@@ -222,7 +222,7 @@ async function cliMain(opts: CliOptions): Promise<number> {
   const signals = handleSignals(opts, (sig) => err(`\n${sig}: cancelling running nodes…`));
   if (args.command === 'build-node') {
     try {
-      const { buildNodeCommand } = await import('./distributed/slurm.ts');
+      const { buildNodeCommand } = await import('../distributed/slurm.ts');
       const runner = args.inProcess ? inProcessRunner() : workerPool({ stdout: stdout });
       try {
         return await buildNodeCommand({ graph, store, root, nodeId: args.node, key: args.key, check: args.check, force: args.force.length > 0, runner, signal: signals.controller.signal, out: stdout });
@@ -244,7 +244,7 @@ async function cliMain(opts: CliOptions): Promise<number> {
 
   try {
     if (args.command === 'gc') {
-      const { collectGarbage, gcSummary } = await import('./gc.ts');
+      const { collectGarbage, gcSummary } = await import('../store/gc.ts');
       const r = await collectGarbage({ graph, store, root, yes: args.yes });
       if (args.json) say(JSON.stringify(r));
       else {
@@ -295,7 +295,7 @@ async function cliMain(opts: CliOptions): Promise<number> {
 
     if (args.watch) {
       if (args.inProcess) err('warning: --in-process with --watch: code edits change keys but run the code loaded at start; restart to pick them up');
-      const { startWatch } = await import('./watch.ts');
+      const { startWatch } = await import('../run/watch.ts');
       const live = await loadLiveRenderer(stderr);
       const handle = startWatch({
         configFile,
@@ -320,7 +320,7 @@ async function cliMain(opts: CliOptions): Promise<number> {
     }
 
     // ── distributed: stale nodes go to the queue instead of this process's pools ──
-    const dispatcher = args.queue && !args.dryRun ? await (await import('./dispatch.ts')).openDispatcher({ url: args.queue, store, root, command, warn: (m) => err(`warning: ${m}`) }) : null;
+    const dispatcher = args.queue && !args.dryRun ? await (await import('../distributed/dispatch.ts')).openDispatcher({ url: args.queue, store, root, command, warn: (m) => err(`warning: ${m}`) }) : null;
     const slurm = args.executor === 'slurm' && !args.dryRun ? await openSlurm(args, { store, root, env, configFile, warn: (m) => err(`warning: ${m}`) }) : null;
     const progressStream = args.json ? stderr : stdout;
     const reporter = createReporter({ total: ids.length, stream: progressStream, live: await loadLiveRenderer(progressStream), verbose: args.verbose });
@@ -429,8 +429,8 @@ function handleSignals(opts: CliOptions, announce: (sig: 'SIGINT' | 'SIGTERM') =
 }
 
 /** `--executor slurm`: jobs re-run this very command line (node, its flags, the script) as `build-node`. */
-async function openSlurm(args: ParsedArgs, o: { store: import('./types.ts').Store; root: string; env: NodeJS.ProcessEnv; configFile: string; warn(m: string): void }) {
-  const { openSlurmExecutor, parseSlurmFlags } = await import('./distributed/slurm.ts');
+async function openSlurm(args: ParsedArgs, o: { store: import('../types.ts').Store; root: string; env: NodeJS.ProcessEnv; configFile: string; warn(m: string): void }) {
+  const { openSlurmExecutor, parseSlurmFlags } = await import('../distributed/slurm.ts');
   let slurm;
   try {
     slurm = parseSlurmFlags(args.slurm, o.env);
@@ -448,7 +448,7 @@ async function workerCommand(args: ParsedArgs, opts: CliOptions, env: NodeJS.Pro
   const signals = handleSignals(opts, (sig) => stderr.write(`\n${sig}: stopping; running nodes go back to the queue…\n`));
   const { controller } = signals;
   try {
-    const { runQueueWorker } = await import('./queue-worker.ts');
+    const { runQueueWorker } = await import('../distributed/worker.ts');
     await runQueueWorker({
       url: args.queue!,
       cpus: args.jobs ?? availableParallelism(),

@@ -4,13 +4,13 @@
 import { EventEmitter } from 'node:events';
 import { resolve } from 'node:path';
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
-import { selectTargets, type Graph } from './graph.ts';
-import { clearCodeCache, codeInfo } from './keys.ts';
-import { planNodes, type Assessment } from './plan.ts';
+import { selectTargets, type Graph } from '../key/graph.ts';
+import { clearCodeCache, codeInfo } from '../key/keys.ts';
+import { planNodes, type Assessment } from '../key/plan.ts';
 import type { ResourcePools } from './pools.ts';
 import type { StageRunner } from './runner.ts';
 import { runGraph, type RunEvents, type RunSummary } from './scheduler.ts';
-import type { Store } from './types.ts';
+import type { Store } from '../types.ts';
 
 export interface WatchOptions {
   configFile: string;

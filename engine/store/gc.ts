@@ -2,10 +2,10 @@
 import { promises as fsp, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeTree, safeSegment } from './fsutil.ts';
-import type { Graph } from './graph.ts';
+import type { Graph } from '../key/graph.ts';
 import { liveLocks } from './lock.ts';
-import { planNodes, readPointer } from './plan.ts';
-import type { BlobDigest, NodeKey, Store } from './types.ts';
+import { planNodes, readPointer } from '../key/plan.ts';
+import type { BlobDigest, NodeKey, Store } from '../types.ts';
 
 export interface GcResult {
   /** One line per thing deleted (or that would be). */

@@ -1,6 +1,6 @@
 // Store factory: the engine talks to the Store interface only, so the S3 store can be swapped in by env.
-import { openLocalStore, type LocalStore } from './store-local.ts';
-import type { Store } from './types.ts';
+import { openLocalStore, type LocalStore } from './local.ts';
+import type { Store } from '../types.ts';
 
 export interface OpenedStore {
   /** What the engine reads and writes through (local, or S3 with the local store as read-through cache). */
@@ -13,7 +13,7 @@ export async function openStore(env: NodeJS.ProcessEnv = process.env): Promise<O
   const local = openLocalStore(env.LOCAL_ROOT || './artifacts');
   // ── S3 plugs in here: a remote store with `local` as its read-through cache. ──
   if (env.AWS_BUCKET_NAME) {
-    const s3 = (await import('./store-s3.ts')) as { openS3Store(local: Store & { root: string }, env: NodeJS.ProcessEnv): Promise<Store> };
+    const s3 = (await import('./s3.ts')) as { openS3Store(local: Store & { root: string }, env: NodeJS.ProcessEnv): Promise<Store> };
     return { store: await s3.openS3Store(local, env), local };
   }
   return { store: local, local };

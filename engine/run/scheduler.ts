@@ -3,14 +3,14 @@
 import { setMaxListeners } from 'node:events';
 import { join } from 'node:path';
 import { buildNode } from './build.ts';
-import { upstreamClosure, type Graph, type GraphNode } from './graph.ts';
-import type { Fingerprint } from './keys.ts';
-import { acquireLock } from './lock.ts';
-import { badOutputs, materialiseView, publishOutputs } from './outputs.ts';
-import { assess, writePointer, type AssessContext } from './plan.ts';
+import { upstreamClosure, type Graph, type GraphNode } from '../key/graph.ts';
+import type { Fingerprint } from '../key/keys.ts';
+import { acquireLock } from '../store/lock.ts';
+import { badOutputs, materialiseView, publishOutputs } from '../store/outputs.ts';
+import { assess, writePointer, type AssessContext } from '../key/plan.ts';
 import type { ResourcePools } from './pools.ts';
 import { AbortedError, type RunHooks, type StageRunner } from './runner.ts';
-import type { BuildRecord, InputRef, NodeKey, Resources, Store, UpstreamBuild } from './types.ts';
+import type { BuildRecord, InputRef, NodeKey, Resources, Store, UpstreamBuild } from '../types.ts';
 
 export type NodeStatus = 'built' | 'cached' | 'failed' | 'skipped';
 

@@ -1,6 +1,6 @@
 // Resource pools (cpu, gpu). A node takes all of its request at once or waits: taking units
 // piecemeal (as one p-queue slot per unit would) lets two multi-unit nodes deadlock each other.
-import type { ResourceName, Resources } from './types.ts';
+import type { ResourceName, Resources } from '../types.ts';
 
 interface Waiter {
   req: Required<Resources>;

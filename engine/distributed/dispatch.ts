@@ -3,9 +3,9 @@
 // it on a BullMQ queue (job id = node key: a node waiting or running is never queued twice) and
 // resolves once a worker's record is in the shared store. Dependents are scheduled as results land.
 import { Queue, QueueEvents } from 'bullmq';
-import { toJsonSafe } from './hash.ts';
-import { manifestDigest } from './outputs.ts';
-import { writePointer } from './plan.ts';
+import { toJsonSafe } from '../key/hash.ts';
+import { manifestDigest } from '../store/outputs.ts';
+import { writePointer } from '../key/plan.ts';
 import {
   checkRedis,
   JOB_FORMAT,
@@ -20,9 +20,9 @@ import {
   type NodeJob,
   type QueueClass,
 } from './queue.ts';
-import { AbortedError, type RunHooks } from './runner.ts';
-import type { RemoteBuild, RemoteBuildRequest } from './scheduler.ts';
-import type { BuildRecord, InputRef, StageDef, Store } from './types.ts';
+import { AbortedError, type RunHooks } from '../run/runner.ts';
+import type { RemoteBuild, RemoteBuildRequest } from '../run/scheduler.ts';
+import type { BuildRecord, InputRef, StageDef, Store } from '../types.ts';
 
 export interface DispatcherOptions {
   url: string;

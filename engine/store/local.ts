@@ -3,8 +3,8 @@
 import { existsSync, promises as fsp, readFileSync, statSync, type Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { atomicCopyFile, atomicWriteFile } from './fsutil.ts';
-import { hashFile } from './hash.ts';
-import type { BlobDigest, BuildRecord, NodeKey, Store } from './types.ts';
+import { hashFile } from '../key/hash.ts';
+import type { BlobDigest, BuildRecord, NodeKey, Store } from '../types.ts';
 
 const DIGEST = /^[0-9a-f]{64}$/;
 

@@ -7,7 +7,7 @@ import { dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { init as initLexer, parse as lexImports } from 'es-module-lexer';
 import { canonicalJson, sha256Hex, toJsonSafe, type JsonValue } from './hash.ts';
-import type { CodeDigest, NodeKey } from './types.ts';
+import type { CodeDigest, NodeKey } from '../types.ts';
 
 /** Bump when the meaning of a key or a record changes: every node then rebuilds once. */
 export const FORMAT_VERSION = 1;
@@ -51,7 +51,7 @@ export interface CodeInfo {
 }
 
 const SCANNED_EXTENSIONS = new Set(['.ts', '.mts', '.cts', '.tsx', '.js', '.mjs', '.cjs', '.jsx']);
-/** `new URL('./x.ts', import.meta.url)` with a relative, literal module path. */
+/** `new URL('../x.ts', import.meta.url)` with a relative, literal module path. */
 const MODULE_URL = /new\s+URL\(\s*['"`](\.{1,2}\/[^'"`]+\.(?:ts|mts|cts|tsx|js|mjs|cjs))['"`]\s*,\s*import\.meta\.url\s*\)/g;
 const builtins = new Set(builtinModules);
 
@@ -121,7 +121,7 @@ function scanFile(file: string): FileScan {
     } catch (err) {
       throw new Error(`code digest: cannot scan the imports of ${file}: ${(err as Error).message}`);
     }
-    // A module started by URL — `new Worker(new URL('./chain-worker.ts', import.meta.url))` — runs
+    // A module started by URL — `new Worker(new URL('../chain-worker.ts', import.meta.url))` — runs
     // code this module depends on just as an import does.
     for (const m of source.matchAll(MODULE_URL)) scan.localDeps.push(resolveLocal(file, m[1]));
     for (const imp of imports) {
@@ -144,7 +144,7 @@ function scanFile(file: string): FileScan {
   return scan;
 }
 
-/** TypeScript NodeNext style: './x.js' may name './x.ts'; extensionless and directory imports too. */
+/** TypeScript NodeNext style: './x.js' may name '../x.ts'; extensionless and directory imports too. */
 function resolveLocal(fromFile: string, spec: string): string {
   const base = spec.startsWith('file:') ? fileURLToPath(spec) : resolve(dirname(fromFile), spec.split(/[?#]/)[0]);
   const candidates = [base];

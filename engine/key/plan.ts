@@ -1,12 +1,12 @@
 // Freshness: is there a valid record for a node's current key, and if not, why not.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { atomicWriteFile, safeSegment } from './fsutil.ts';
+import { atomicWriteFile, safeSegment } from '../store/fsutil.ts';
 import type { Graph, GraphNode } from './graph.ts';
 import { canonicalJson, fromJsonSafe, type JsonValue } from './hash.ts';
 import { codeInfo, computeKey, FORMAT_VERSION, keyParams, type CodeInfo, type Fingerprint } from './keys.ts';
-import { badOutputs } from './outputs.ts';
-import type { BuildRecord, InputRef, NodeKey, Store } from './types.ts';
+import { badOutputs } from '../store/outputs.ts';
+import type { BuildRecord, InputRef, NodeKey, Store } from '../types.ts';
 
 export interface Assessment {
   id: string;

@@ -7,16 +7,16 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { z } from 'zod';
-import { buildNode } from './build.ts';
-import { canonicalJson, fromJsonSafe } from './hash.ts';
-import { codeInfo, computeKey, keyParams } from './keys.ts';
-import { acquireLock } from './lock.ts';
-import { badOutputs, manifestDigest, materialiseView } from './outputs.ts';
-import { ResourcePools } from './pools.ts';
+import { buildNode } from '../run/build.ts';
+import { canonicalJson, fromJsonSafe } from '../key/hash.ts';
+import { codeInfo, computeKey, keyParams } from '../key/keys.ts';
+import { acquireLock } from '../store/lock.ts';
+import { badOutputs, manifestDigest, materialiseView } from '../store/outputs.ts';
+import { ResourcePools } from '../run/pools.ts';
 import { JOB_FORMAT, moduleUrlOf, QUEUE_NAMES, queueTiming, redisOptions, checkRedis, type JobInput, type JobProgress, type JobResult, type NodeJob, type QueueClass } from './queue.ts';
-import { inProcessRunner, workerPool, type RunHooks } from './runner.ts';
-import { openStore } from './store.ts';
-import type { BuildRecord, StageDef } from './types.ts';
+import { inProcessRunner, workerPool, type RunHooks } from '../run/runner.ts';
+import { openStore } from '../store/open.ts';
+import type { BuildRecord, StageDef } from '../types.ts';
 
 export interface QueueWorkerOptions {
   url: string;

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp, constants as fsc } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { sha256Hex } from './hash.ts';
+import { sha256Hex } from '../key/hash.ts';
 
 export function tmpName(dir: string, base: string): string {
   return join(dir, `.${base}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
