@@ -2,7 +2,7 @@
 // test/support/services.ts): the toy pipeline built as one Slurm job per node, and the fault cases —
 // a failing stage, a job cancelled by someone, a coordinator killed and restarted, Ctrl-C.
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -19,7 +19,7 @@ let slurm: SlurmService | null = null;
 test.before(async () => {
   const s = await startSlurm();
   if ('skipped' in s) {
-    console.log(`\n  SKIPPED (slurm.test.ts, every case but the first: ${s.skipped})\n`);
+    console.log(`\n  SKIPPED (slurm.test.ts, the cases that need a cluster: ${s.skipped})\n`);
     return;
   }
   slurm = s;
@@ -246,20 +246,24 @@ test('a coordinator killed while its jobs run, then restarted: it waits for the 
   if (!slurm) return;
   const sb = new Sandbox();
   try {
-    sb.writeConfig({ ...BASE, sleepy: { ms: 6000, count: 2 } });
+    sb.writeConfig({ ...BASE, sleepy: { ms: 50, count: 2 } });
+    // The sleepy jobs wait at a gate until the restarted coordinator has found them.
+    const gate = join(sb.dir, 'gate');
+    writeFileSync(gate, '');
     const before = await lastJobId();
-    const a = coordinator(sb, []);
+    const a = coordinator(sb, [], { STAGEWISE_GATE: gate });
     await waitFor(() => sb.notes().filter((n) => n.event === 'start').length === 2, 90_000, 'both sleepy nodes to start in their jobs');
     a.kill('SIGKILL');
     await a.done;
     const b = coordinator(sb, []);
+    const waiting = (i: number) => new RegExp(`sleepy\\[${i}\\]: slurm job \\d+ for this node is already running; waiting for it`);
+    await waitFor(() => waiting(0).test(b.out()) && waiting(1).test(b.out()), 90_000, 'the restarted coordinator to find both running jobs');
+    rmSync(gate);
     const r = await within(120_000, 'the restarted coordinator', b.done);
     assert.is(r.code, 0, r.out + r.err);
     const s = summary(r.out);
     assert.is(s.failed + s.skipped, 0);
     assert.is(s.built + s.cached, 6);
-    assert.match(r.out, /sleepy\[0\]: slurm job \d+ for this node is already running; waiting for it/);
-    assert.match(r.out, /sleepy\[1\]: slurm job \d+ for this node is already running; waiting for it/);
 
     const labels = sb.notes().filter((n) => n.event !== 'end').map((n) => n.label).sort();
     assert.equal(labels, ['mid', 'side', 'sleepy0', 'sleepy1', 'src', 'top'], 'every node ran exactly once');
