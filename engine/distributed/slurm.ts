@@ -15,6 +15,7 @@ import { existsSync, promises as fsp, readFileSync, statfsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import PQueue from 'p-queue';
 import { $, which } from 'zx';
 import { safeSegment } from '../store/fsutil.ts';
 import { upstreamClosure, type Graph, type GraphNode } from '../key/graph.ts';
@@ -142,9 +143,12 @@ interface JobEnd {
 }
 
 const sh = $({ quiet: true, nothrow: true });
+// A thousand ready nodes must not become a thousand concurrent sbatch processes on the login node
+// (nor a thousand RPCs at once to slurmctld).
+const clients = new PQueue({ concurrency: 4 });
 
 async function slurm(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
-  const p = await sh({ env })`${cmd} ${args}`;
+  const p = (await clients.add(() => sh({ env })`${cmd} ${args}`))!;
   if (p.exitCode !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${(p.stderr || p.stdout).trim() || `exit ${p.exitCode}`}`);
   return p.stdout;
 }
@@ -394,7 +398,7 @@ export async function openSlurmExecutor(opts: SlurmExecutorOptions): Promise<Slu
         const code = /\bExitCode=(\d+):(\d+)/.exec(info);
         if (code) exit = code[2] !== '0' ? `, signal ${code[2]}` : `, exit ${code[1]}`;
         const text = tail(log);
-        const cause = text?.split('\n').reverse().find((l) => /\bFAILED \S+: /.test(l))?.replace(/^.*?\bFAILED \S+: /, '');
+        const cause = text?.split('\n').reverse().find((l) => /\bFAILED \S+: |^error: /.test(l))?.replace(/^.*?\bFAILED \S+: |^error: /, '');
         throw failure(
           `slurm job ${id} ${end.state.toLowerCase()}${exit}${end.node ? ` on ${end.node}` : ''}${cause ? `: ${cause}` : ''}\n` +
             `    log ${log}:\n${text === null ? '    (not readable from here)' : text.replace(/^/gm, '    | ')}`,

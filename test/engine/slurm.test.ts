@@ -344,4 +344,28 @@ test('a store the jobs could not see is refused before anything is submitted: LO
   }
 });
 
+test('jobs that cannot show they see the coordinator\'s files stop the run before any node is submitted, with the check job\'s log; sbatch errors are shown', async () => {
+  if (!slurm) return;
+  const sb = new Sandbox();
+  try {
+    sb.writeConfig(BASE);
+    const before = await lastJobId();
+    // Jobs started elsewhere than the checkout (a site default overriding --chdir, or a node without
+    // the shared filesystem) cannot run build-node --check, so nothing acknowledges the marker.
+    const r = await within(90_000, 'the coordinator', coordinator(sb, ['--slurm-arg=--chdir=/']).done);
+    assert.is(r.code, 1, r.out + r.err);
+    assert.equal(summary(r.out), { built: 0, cached: 0, failed: 2, skipped: 2 });
+    assert.match(r.out, /--executor slurm: the store check job \d+ \(FAILED on swnode\) could not read \S+\/slurm\/check\/[0-9a-f-]+\.json, which this coordinator wrote: LOCAL_ROOT \(\S+\) must be on a filesystem the cluster shares, or use an S3 store/);
+    assert.match(r.out, /\| .*tsx/, "the check job's log");
+    assert.match(r.out, /the Slurm store check failed \(see the first failure\)/);
+    assert.equal((await jobsSince(before)).map((j) => j.name), ['stagewise-check'], 'no node was submitted');
+
+    const p = await within(60_000, 'the coordinator', coordinator(sb, ['--slurm-partition', 'nope']).done);
+    assert.is(p.code, 1);
+    assert.match(p.out, /sbatch .*--partition=nope.*: sbatch: error: invalid partition specified: nope/);
+  } finally {
+    await sb.cleanup();
+  }
+});
+
 test.run();
