@@ -242,6 +242,7 @@ export async function openSlurmExecutor(opts: SlurmExecutorOptions): Promise<Slu
         return [id, { state, reason, node }] as const;
       }));
       for (const [id, w] of [...watches]) {
+        if (!names.includes(w.name)) continue; // submitted while this squeue ran
         const row = rows.get(id);
         if (!row) {
           // Purged from the controller (MinJobAge) or lost: the store decides what happened.

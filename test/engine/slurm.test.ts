@@ -8,13 +8,15 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { jobName, parseSlurmFlags, sbatchResourceArgs } from '../../engine/distributed/slurm.ts';
 import type { NodeKey } from '../../engine/types.ts';
-import { startSlurm, type SlurmService } from '../support/services.ts';
+import { startSlurm, startSwift, type SlurmService, type SwiftService } from '../support/services.ts';
 import { PIPELINE, REPO, Sandbox, summary, waitFor, type CliResult } from './helpers.ts';
 
 const BASE = { source: { value: 1, other: 'a' }, side: 2 };
 const POLL = { STAGEWISE_SLURM_POLL_MS: '200' };
 
 let slurm: SlurmService | null = null;
+let swift: SwiftService | null = null;
+const BUCKET = 'stagewise-slurm';
 
 test.before(async () => {
   const s = await startSlurm();
@@ -23,10 +25,17 @@ test.before(async () => {
     return;
   }
   slurm = s;
+  const w = await startSwift();
+  if ('skipped' in w) console.log(`\n  SKIPPED (slurm.test.ts, S3 case: ${w.skipped})\n`);
+  else {
+    swift = w;
+    await swift.bucketCreate(BUCKET);
+  }
 });
 
 test.after(async () => {
   await slurm?.stop();
+  await swift?.stop();
 });
 
 interface Coordinator {
@@ -340,6 +349,25 @@ test('a store the jobs could not see is refused before anything is submitted: LO
     assert.equal(await jobsSince(before), []);
   } finally {
     await import('node:fs/promises').then((f) => f.rm(`/dev/shm/stagewise-slurm-test-${process.pid}`, { recursive: true, force: true }));
+    await sb.cleanup();
+  }
+});
+
+test('S3 store: the jobs publish to the bucket; a coordinator with an empty local root then finds everything there and submits nothing', async () => {
+  if (!slurm || !swift) return;
+  const sb = new Sandbox();
+  try {
+    sb.writeConfig(BASE);
+    const env = swift.s3Env(`${BUCKET}/run-${process.pid}`);
+    const r = await within(120_000, 'the coordinator', coordinator(sb, [], env).done);
+    assert.is(r.code, 0, r.out + r.err);
+    assert.equal(summary(r.out), { built: 4, cached: 0, failed: 0, skipped: 0 });
+    const mark = await lastJobId();
+    const again = await within(60_000, 'the second coordinator', coordinator(sb, [], { ...env, LOCAL_ROOT: join(sb.dir, 'elsewhere') }).done);
+    assert.is(again.code, 0, again.out + again.err);
+    assert.equal(summary(again.out), { built: 0, cached: 4, failed: 0, skipped: 0 });
+    assert.equal(await jobsSince(mark), [], 'nothing submitted');
+  } finally {
     await sb.cleanup();
   }
 });
