@@ -16,11 +16,11 @@
 //   6. essential-dynamics  PCA of the outputs over training, smoothed, with osculating circles and cusps;
 //   7. figures           the paper's figures and an HTML report.
 // Plus the finite-M task-prior sweep (paper Figure 20) and the LLC calibration sweep (App. E.3).
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { runCli } from './engine/cli/main.ts';
-import { fileRef, ref } from './engine/index.ts';
-import { expandSweep, pointId } from './engine/key/sweep.ts';
-import type { NodeDecl } from './engine/types.ts';
-import { configSchema, type Config } from './configs/schema.ts';
+import { expandSweep, fileRef, pointId, ref, type NodeDecl } from './engine/index.ts';
+import { calibrationSamplers, configSchema, type Config, type RegressionConfig } from './configs/schema.ts';
 import { checkpointSteps } from './lib/optim.ts';
 import { tasksStage } from './stages/tasks.ts';
 import { trainStage } from './stages/train.ts';
@@ -37,7 +37,7 @@ import {
   figuresIndexStage,
 } from './stages/figures.ts';
 
-type TrainSettings = Pick<Config['train'], 'steps' | 'batchSize' | 'lr' | 'checkpoints'>;
+type TrainSettings = Pick<RegressionConfig['train'], 'steps' | 'batchSize' | 'lr' | 'checkpoints'>;
 
 const checkpointFile = (step: number) => `checkpoints/step-${String(step).padStart(8, '0')}.swt`;
 
@@ -47,7 +47,8 @@ function snapToCheckpoints(wanted: number[], available: number[]): number[] {
   return [...new Set(wanted.map(nearest))].sort((a, b) => a - b);
 }
 
-function declare(config: Config, configFile: string): NodeDecl[] {
+/** The in-context linear regression experiment. */
+function declareRegression(config: RegressionConfig, configFile: string): NodeDecl[] {
   const nodes: NodeDecl[] = [];
   const add = (node: NodeDecl) => (nodes.push(node), node.id);
   const { task, data } = config;
@@ -91,7 +92,7 @@ function declare(config: Config, configFile: string): NodeDecl[] {
     return { tasksId, trainId, steps, evalIds };
   }
 
-  function llcNode(id: string, run: ReturnType<typeof trainRun>, M: number | 'inf', step: number, sampler: Config['llc']['sampler']) {
+  function llcNode(id: string, run: ReturnType<typeof trainRun>, M: number | 'inf', step: number, sampler: object) {
     return add({
       id,
       stage: llcStage,
@@ -132,15 +133,10 @@ function declare(config: Config, configFile: string): NodeDecl[] {
   const calibrationIds: string[] = [];
   if (config.calibration) {
     const first = runs[0];
-    const { sweep, ...overrides } = config.calibration.sampler;
-    // Swept settings replace the main sampler's value; the rest is the main sampler with overrides.
-    const base: Record<string, unknown> = { ...config.llc.sampler, ...overrides };
-    for (const key of Object.keys(sweep ?? {})) delete base[key];
-    const points = expandSweep({ ...base, sweep });
+    const samplers = calibrationSamplers(config.llc.sampler, config.calibration.sampler);
     for (const step of snapToCheckpoints(config.calibration.steps, first.run.steps)) {
-      for (const sampler of points) {
-        const id = `llc-calibration[${first.label},step=${step},${pointId(sweep ? pick(sampler, Object.keys(sweep)) : {})}]`;
-        calibrationIds.push(llcNode(id, first.run, first.M, step, sampler as Config['llc']['sampler']));
+      for (const { label, sampler } of samplers) {
+        calibrationIds.push(llcNode(`llc-calibration[${first.label},step=${step},${label}]`, first.run, first.M, step, sampler));
       }
     }
   }
@@ -156,29 +152,22 @@ function declare(config: Config, configFile: string): NodeDecl[] {
   const style = config.figures;
   const figure = (id: string, stage: NodeDecl['stage'], params: object, inputs: NodeDecl['inputs'], dir = figuresDir) =>
     add({ id, stage, params: { ...params, style }, inputs, publishTo: dir, tags: ['figure'] });
-  const figureIds = [
-    figure('figure-lr', figureLrStage, { labels: runs.map((r) => r.label) }, {
-      train: runs.map((r) => ref(r.run.trainId)),
-      stages: runs.map((r) => ref(r.stagesId)),
-    }),
-    ...runs.flatMap((r) => [
-      figure(`figure-behaviour[${r.label}]`, figureBehaviourStage, { label: r.label }, {
-        evals: r.run.evalIds.map(ref),
-        stages: ref(r.stagesId),
-        train: ref(r.run.trainId),
-      }, `${figuresDir}/${r.dirName}`),
-      figure(`figure-ed[${r.label}]`, figureEdStage, { label: r.label }, { ed: ref(r.edId), stages: ref(r.stagesId) }, `${figuresDir}/${r.dirName}`),
-    ]),
-  ];
+  figure('figure-lr', figureLrStage, { labels: runs.map((r) => r.label) }, {
+    train: runs.map((r) => ref(r.run.trainId)),
+    stages: runs.map((r) => ref(r.stagesId)),
+  });
+  for (const r of runs) {
+    const dir = `${figuresDir}/${r.dirName}`;
+    figure(`figure-behaviour[${r.label}]`, figureBehaviourStage, { label: r.label }, { evals: r.run.evalIds.map(ref), stages: ref(r.stagesId), train: ref(r.run.trainId) }, dir);
+    figure(`figure-ed[${r.label}]`, figureEdStage, { label: r.label }, { ed: ref(r.edId), stages: ref(r.stagesId) }, dir);
+  }
   if (taskPriorRuns.length > 0) {
-    figureIds.push(
-      figure('figure-task-prior', figureTaskPriorStage, { M: taskPriorRuns.flatMap((r) => r.evalIds.map(() => r.M)) }, {
-        evals: taskPriorRuns.flatMap((r) => r.evalIds.map(ref)),
-      }),
-    );
+    figure('figure-task-prior', figureTaskPriorStage, { M: taskPriorRuns.flatMap((r) => r.evalIds.map(() => r.M)) }, {
+      evals: taskPriorRuns.flatMap((r) => r.evalIds.map(ref)),
+    });
   }
   if (calibrationIds.length > 0) {
-    figureIds.push(figure('figure-calibration', figureCalibrationStage, {}, { llcs: calibrationIds.map(ref) }));
+    figure('figure-calibration', figureCalibrationStage, {}, { llcs: calibrationIds.map(ref) });
   }
   add({
     id: 'figures-index',
@@ -187,20 +176,30 @@ function declare(config: Config, configFile: string): NodeDecl[] {
       stageLabels: runs.map((r) => r.label),
       provenance: { config: configFile },
     },
-    inputs: { figures: figureIds.map(ref), stages: runs.map((r) => ref(r.stagesId)) },
+    // Every figure node, whatever declared it: a new figure cannot be missing from the page.
+    inputs: { figures: nodes.filter((n) => n.tags?.includes('figure')).map((n) => ref(n.id)), stages: runs.map((r) => ref(r.stagesId)) },
     publishTo: figuresDir,
     tags: ['figure'],
   });
   return nodes;
 }
 
-function pick(o: Record<string, unknown>, keys: string[]) {
-  return Object.fromEntries(keys.map((k) => [k, o[k]]));
+/** The language-model experiment (configs/lm*.yaml): declared by the LM half of the project. */
+function declareLanguageModel(config: Extract<Config, { experiment: 'language-model' }>, configFile: string): NodeDecl[] {
+  throw new Error(`${configFile}: the language-model experiment has no pipeline yet (config ${JSON.stringify(config.description ?? '')})`);
 }
 
-await runCli({
-  argv: process.argv.slice(2),
+/** What the CLI needs: the config schema, and the nodes a validated config declares. */
+export const experiment = {
   configSchema,
-  declare: (config, configFile) => declare(config as Config, configFile),
   defaultConfig: 'configs/default.yaml',
-});
+  declare: (config: unknown, configFile: string): NodeDecl[] => {
+    const c = config as Config;
+    return c.experiment === 'language-model' ? declareLanguageModel(c, configFile) : declareRegression(c, configFile);
+  },
+};
+
+// Run as a program (not when a test imports `experiment`).
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  await runCli({ argv: process.argv.slice(2), ...experiment });
+}

@@ -27,9 +27,10 @@ export const benchStage = defineStage({
   name: 'bench-node',
   module: import.meta.url,
   params: z.object({ i: z.number().int() }),
+  inputs: { in0: 'dir?', in1: 'dir?', in2: 'dir?', file0: 'file?', file1: 'file?', file2: 'file?' },
   async run({ params, inputs, outDir }) {
     const { writeFile } = await import('node:fs/promises');
-    await writeFile(join(outDir, 'out.txt'), `${params.i}:${Object.keys(inputs).length}\n`);
+    await writeFile(join(outDir, 'out.txt'), `${params.i}:${Object.values(inputs).filter(Boolean).length}\n`);
   },
 });
 
@@ -44,7 +45,8 @@ export function declareBench(n = NODES): NodeDecl[] {
       const k = 1 + Math.floor(rand() * 3);
       for (let j = 0; j < k; j++) {
         const up = `n${Math.floor(rand() * i)}`;
-        inputs[`in${j}`] = rand() < 0.5 ? ref(up) : fileRef(up, 'out.txt');
+        if (rand() < 0.5) inputs[`in${j}`] = ref(up);
+        else inputs[`file${j}`] = fileRef(up, 'out.txt');
       }
     }
     nodes.push({ id: `n${i}`, stage: benchStage, params: { i }, inputs });

@@ -1,118 +1,151 @@
-// The experiment configuration: what a YAML file under configs/ may say.
-// Every object is strict, so a misspelt key is an error that names its path, not a silent default.
+// What a YAML file under configs/ may say. One schema source: every section is the param schema of
+// the stage that consumes it (or derived from it with pick/omit/extend), so config and stage cannot
+// drift — a value the config accepts is a value the stage accepts. All objects are strict: a
+// misspelt key at any depth is an error naming its path (`error: FILE: key.path: unknown key`).
+//
+// A config file describes one experiment, chosen by the top-level `experiment:` key:
+//   regression      (default) in-context linear regression — pipeline.ts declareRegression
+//   language-model  the 2-layer attention-only language model — configs/lm*.yaml (a file with a
+//                   top-level `lm:` section is this experiment even without `experiment:`)
+// To add a config key: add it to the consuming stage's params schema; if the section is derived
+// with pick(), pick it here too; then pass it on in pipeline.ts.
 import { z } from 'zod';
-import { modelConfigSchema } from '../stages/schemas.ts';
+import { pointId } from '../engine/index.ts';
+import { samplerFields, samplerSchema, type SamplerInput } from '../stages/llc.ts';
+import { edParams } from '../stages/essential-dynamics.ts';
+import { figureStyleSchema } from '../stages/figures/common.ts';
+import { checkpointGridSchema, modelConfigSchema, taskConfigSchema, taskCountSchema } from '../stages/schemas.ts';
+import { stageBoundariesParams } from '../stages/stage-boundaries.ts';
+import { tasksParams } from '../stages/tasks.ts';
+import { trainParams } from '../stages/train.ts';
 
-const positive = z.number().positive().finite();
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
-/** M: number of distinct pretraining tasks, or "inf" for the Gaussian task prior. */
-const taskCount = z.union([positiveInt, z.literal('inf')]);
 
 /** Lists under `sweep:` expand into one node per combination (engine/key/sweep.ts). */
 const sweepOf = <T extends z.ZodRawShape>(shape: T) => z.strictObject(shape).partial();
+const listOf = <T extends z.ZodTypeAny>(t: T) => z.array(t).min(1);
 
-export const taskSchema = z.strictObject({
-  D: positiveInt, // task / input dimension
-  K: positiveInt, // examples per sequence (2K tokens)
-  noiseVariance: z.number().nonnegative().finite(), // σ²
+/** task: D, K, σ² — M comes from `train` (or its sweep) and `taskPrior`. Stage 'tasks' and 'train'. */
+export const taskSection = taskConfigSchema.omit({ M: true });
+
+/** model: the transformer; D and K come from the task. Stage 'train' (params.model). */
+export const modelSection = modelConfigSchema.omit({ D: true, K: true });
+
+/** data: the fixed evaluation and probe sets. Stage 'tasks'. */
+export const dataSection = tasksParams.pick({ evalSize: true, probeSize: true, seed: true });
+
+/** The training settings both the main runs and the task-prior runs take. Stage 'train'. */
+const trainRun = trainParams.pick({ steps: true, batchSize: true, lr: true, checkpoints: true });
+
+export const trainSection = trainRun.extend({
+  seed: trainParams.shape.seed.optional(),
+  M: taskCountSchema.optional(),
+  sweep: sweepOf({ seed: listOf(trainParams.shape.seed), M: listOf(taskCountSchema) }).optional(),
 });
 
-/** The transformer; D and K come from the task. */
-export const modelSchema = z.strictObject(modelConfigSchema.omit({ D: true, K: true }).shape);
-
-export const checkpointGridSchema = z.strictObject({
-  logSpace: nonNegativeInt, // int_logspace(1, N, logSpace)
-  linearSpace: nonNegativeInt, // int_linspace(0, N, linearSpace)
-});
-
-const trainSettings = {
-  steps: positiveInt,
-  batchSize: positiveInt,
-  lr: positive, // OneCycle peak learning rate
+/** llc: which checkpoints get an estimate (a grid over [0, steps], snapped to checkpoints) and the sampler of stage 'llc'. */
+export const llcSection = z.strictObject({
   checkpoints: checkpointGridSchema,
-};
-
-export const samplerSchema = z.strictObject({
-  eps: positive, // ε, SGLD step size
-  nbeta: positive, // nβ, inverse temperature × n
-  gamma: z.number().nonnegative().finite(), // γ, localisation strength
-  chains: positiveInt,
-  burnin: nonNegativeInt,
-  draws: positiveInt,
-  batchSize: positiveInt, // m
-  datasetSize: positiveInt, // n
-  seed: nonNegativeInt,
+  sampler: samplerSchema,
 });
 
-export const configSchema = z.strictObject({
-  /** Shown in the report's provenance. */
+/** Finite-M training runs for the task-prior figure (docs/figures.md). Omit to skip. */
+export const taskPriorSection = trainRun.extend({
+  seed: trainParams.shape.seed,
+  includeOutput: modelConfigSchema.shape.includeOutput,
+  M: listOf(positiveInt),
+});
+
+const sweptSampler = samplerFields.shape;
+/** LLC calibration (docs/llc.md): a grid of sampler settings at chosen checkpoints of the first training run. Omit to skip. */
+export const calibrationSection = z.strictObject({
+  steps: listOf(nonNegativeInt),
+  /** Overrides of llc.sampler, plus `sweep:` lists of the settings to vary. */
+  sampler: samplerFields.partial().extend({
+    sweep: sweepOf({
+      eps: listOf(sweptSampler.eps.unwrap()),
+      nbeta: listOf(sweptSampler.nbeta.unwrap()),
+      gamma: listOf(sweptSampler.gamma.unwrap()),
+      gradientScale: listOf(sweptSampler.gradientScale.unwrap()),
+      localizationScale: listOf(sweptSampler.localizationScale.unwrap()),
+      noiseScale: listOf(sweptSampler.noiseScale.unwrap()),
+      batchSize: listOf(sweptSampler.batchSize),
+    }).optional(),
+  }),
+});
+
+export type CalibrationSampler = z.output<typeof calibrationSection>['sampler'];
+
+/**
+ * The sampler of every calibration point: the main sampler with the calibration overrides, each
+ * swept setting replacing the main sampler's value. `label` names the swept values (node ids).
+ */
+export function calibrationSamplers(main: SamplerInput, calibration: CalibrationSampler): { label: string; sampler: SamplerInput }[] {
+  const { sweep, ...overrides } = calibration;
+  const base: Record<string, unknown> = { ...main, ...overrides };
+  const swept = Object.keys(sweep ?? {});
+  for (const key of swept) delete base[key];
+  const axes = Object.entries(sweep ?? {}).filter(([, v]) => v !== undefined) as [string, unknown[]][];
+  let points: Record<string, unknown>[] = [{}];
+  for (const [key, values] of axes) points = points.flatMap((p) => values.map((v) => ({ ...p, [key]: v })));
+  return points.map((p) => ({ label: pointId(p), sampler: { ...base, ...p } as SamplerInput }));
+}
+
+/** The in-context linear regression experiment. */
+export const regressionConfigSchema = z
+  .strictObject({
+    /** Optional in the file: a config without `lm:` is this experiment (see withExperiment). */
+    experiment: z.literal('regression'),
+    /** Shown in the report's provenance. */
+    description: z.string().optional(),
+    task: taskSection,
+    model: modelSection,
+    data: dataSection,
+    train: trainSection,
+    llc: llcSection,
+    /** Stage 'stage-boundaries': smoothing of λ̂ against ln(t + 1) and the critical-point rule (docs/stage-detection.md). */
+    stageDetection: stageBoundariesParams,
+    /** Stage 'essential-dynamics' (docs/essential-dynamics.md). */
+    essentialDynamics: edParams,
+    taskPrior: taskPriorSection.optional(),
+    calibration: calibrationSection.optional(),
+    /** Every figure stage's `style` param. */
+    figures: figureStyleSchema,
+  })
+  .superRefine((c, ctx) => {
+    // Calibration samplers are assembled from two sections; check each as the llc stage will.
+    if (!c.calibration) return;
+    for (const { label, sampler } of calibrationSamplers(c.llc.sampler, c.calibration.sampler)) {
+      const r = samplerSchema.safeParse(sampler);
+      for (const issue of r.success ? [] : r.error.issues) {
+        const where = issue.path.length ? `${issue.path.join('.')}: ` : '';
+        ctx.addIssue({ code: 'custom', path: ['calibration', 'sampler'], message: `with llc.sampler${label ? ` and sweep point ${label}` : ''}: ${where}${issue.message}` });
+      }
+    }
+  });
+
+/**
+ * The language-model experiment (configs/lm*.yaml). Placeholder: the LM half fills in its sections
+ * here, each the param schema of its consuming stage, as above.
+ */
+export const languageModelConfigSchema = z.strictObject({
+  experiment: z.literal('language-model'),
   description: z.string().optional(),
-  task: taskSchema,
-  model: modelSchema,
-  /** Fixed evaluation and probe sets (stage `tasks`). */
-  data: z.strictObject({
-    evalSize: positiveInt,
-    probeSize: positiveInt,
-    seed: nonNegativeInt,
-  }),
-  train: z.strictObject({
-    ...trainSettings,
-    seed: nonNegativeInt.optional(),
-    M: taskCount.optional(),
-    sweep: sweepOf({ seed: z.array(nonNegativeInt).min(1), M: z.array(taskCount).min(1) }).optional(),
-  }),
-  llc: z.strictObject({
-    /** Which training checkpoints get an LLC estimate: a log/linear grid over [0, steps], snapped to checkpoints. */
-    checkpoints: checkpointGridSchema,
-    sampler: samplerSchema,
-  }),
-  /** lib/stage-detection.ts: smoothing of λ̂ against ln(t + 1) and the critical-point rule. */
-  stageDetection: z.strictObject({
-    /** Gaussian kernel standard deviation in ln(t + 1). */
-    bandwidth: positive,
-    /** |dλ̂/d ln t| threshold as a fraction of (range of λ̂)/(span of ln t); the paper's 8 ≈ 0.6. */
-    relativeThreshold: positive,
-    /** A stage whose λ̂ changes by less than this fraction of the range is 'Other' (flat). */
-    flatFraction: z.number().nonnegative().optional(),
-    endFraction: z.number().nonnegative().optional(),
-  }),
-  essentialDynamics: z.strictObject({
-    components: positiveInt,
-    smoothing: z.strictObject({ sigmaStart: z.number().nonnegative(), sigmaEnd: z.number().nonnegative() }),
-    cuspSkip: positiveInt,
-    numCusps: nonNegativeInt,
-  }),
-  /** Finite-M training runs for the task-prior figure (paper Figure 20). Omit to skip. */
-  taskPrior: z
-    .strictObject({
-      ...trainSettings,
-      seed: nonNegativeInt,
-      includeOutput: z.boolean(),
-      M: z.array(positiveInt).min(1),
-    })
-    .optional(),
-  /** LLC hyperparameter calibration (paper App. E.3) on chosen checkpoints of the first training run. Omit to skip. */
-  calibration: z
-    .strictObject({
-      steps: z.array(nonNegativeInt).min(1),
-      sampler: samplerSchema.partial().extend({
-        sweep: sweepOf({
-          eps: z.array(positive).min(1),
-          nbeta: z.array(positive).min(1),
-          gamma: z.array(z.number().nonnegative()).min(1),
-          batchSize: z.array(positiveInt).min(1),
-        }).optional(),
-      }),
-    })
-    .optional(),
-  figures: z.strictObject({
-    /** Width of a single-column figure in CSS pixels (the paper's 3.25 in at 96 px/in is 312). */
-    width: positiveInt,
-    fontSize: positive,
-    /** Optional override of the stage colours, by stage label (e.g. LR1: "#fdba7d"). */
-    stageColors: z.record(z.string(), z.string()).optional(),
-  }),
+  lm: z.strictObject({}),
 });
 
-export type Config = z.output<typeof configSchema>;
+/** The experiment a raw config describes: `experiment:` if given, else language-model iff it has `lm:`. */
+function withExperiment(raw: unknown): unknown {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw) || 'experiment' in raw) return raw;
+  return { experiment: 'lm' in raw ? 'language-model' : 'regression', ...raw };
+}
+
+export const configSchema = z.preprocess(
+  withExperiment,
+  z.discriminatedUnion('experiment', [regressionConfigSchema, languageModelConfigSchema]),
+);
+
+export type RegressionConfig = z.output<typeof regressionConfigSchema>;
+export type LanguageModelConfig = z.output<typeof languageModelConfigSchema>;
+export type Config = RegressionConfig | LanguageModelConfig;

@@ -30,16 +30,33 @@ export interface Progress {
   update(done: number, total: number, unit?: string): void;
 }
 
+/**
+ * How a stage declares one input: 'file' (a fileRef → the file's path), 'dir' (a ref → a read-only
+ * directory holding the upstream node's outputs), 'file[]' / 'dir[]' (lists of those, in the
+ * declared order). A trailing '?' makes the input optional: absent → undefined (lists: []).
+ */
+export type InputKind = 'file' | 'dir' | 'file[]' | 'dir[]';
+export type InputDecl = InputKind | `${InputKind}?`;
+export type InputDecls = Record<string, InputDecl>;
+
+/** The value run() sees for an input declared as D. */
+export type InputValue<D extends InputDecl> = D extends `${string}[]` | `${string}[]?` ? string[] : D extends 'file' | 'dir' ? string : string | undefined;
+
+/** ctx.inputs of a stage that declares I. */
+export type InputsOf<I extends InputDecls> = { [K in keyof I]: InputValue<I[K]> };
+
+/** Untyped inputs (the engine's view; a stage sees InputsOf<its declaration>). */
+export type AnyInputs = Record<string, string | string[] | undefined>;
+
 /** What a stage's run() receives. */
-export interface RunContext<P> {
+export interface RunContext<P, I = AnyInputs> {
   /** Validated params: exactly the stage's schema output. */
   params: P;
   /**
-   * Upstream outputs, by input name. Each value is an absolute path: a read-only directory
-   * holding the upstream node's outputs (for a NodeRef) or a single file (for a FileRef).
-   * An input declared as a list maps to a list of paths, in declaration order.
+   * Upstream outputs, by declared input name: absolute paths, typed from the stage's `inputs`
+   * declaration (checked against the pipeline's refs when the graph is built).
    */
-  inputs: Record<string, string | string[]>;
+  inputs: I;
   /** Empty scratch directory. Every regular file written under it becomes an output. */
   outDir: string;
   /** Per-node-key directory that survives failures and kills: resumable progress lives here. */
@@ -66,13 +83,21 @@ export interface UpstreamBuild {
 /** Optional metadata a stage returns; stored in the record (e.g. { backend: 'wasm' }). */
 export type RunResult = Record<string, unknown> | void;
 
-export interface StageDef<S extends z.ZodTypeAny = z.ZodTypeAny> {
+/** A stage's computation. (Method-style so a StageDef<S, I> is usable where a StageDef is expected.) */
+export type RunFunction<P, I> = { bivariance(ctx: RunContext<P, I>): Promise<RunResult> }['bivariance'];
+
+export interface StageDef<S extends z.ZodTypeAny = z.ZodTypeAny, I extends InputDecls = InputDecls> {
   /** Unique stage name, e.g. 'train'. */
   name: string;
   /** `import.meta.url` of the module that defines the stage: its import closure is the code digest. */
   module: string;
-  /** zod schema for the params; only the keys it declares enter the node key. */
+  /** zod schema for the params (strict objects); only the keys it declares enter the node key. */
   params: S;
+  /**
+   * The inputs this stage consumes, name → kind. The graph builder rejects a node whose inputs
+   * differ (unknown or missing name, wrong kind) before anything runs; absent = no inputs.
+   */
+  inputs?: I;
   /** Resources one node of this stage takes while running; default { cpu: 1 }. */
   resources?: Resources | ((params: z.output<S>) => Resources);
   /** Cluster executors only (engine/distributed/slurm.ts): memory and time limit of one node. */
@@ -87,8 +112,17 @@ export interface StageDef<S extends z.ZodTypeAny = z.ZodTypeAny> {
    * produced the consumed outputs as of this node's last build.
    */
   provenance?: boolean;
-  run(ctx: RunContext<z.output<S>>): Promise<RunResult>;
+  /**
+   * The computation: a function, or `new URL(<run module path>, import.meta.url)` naming a module that
+   * exports `run: StageRun<typeof thisStage>`. The URL form keeps heavy imports (TensorFlow.js,
+   * kernels) out of planning: the module is imported only where a node runs. Its import closure is
+   * part of the stage's code digest either way.
+   */
+  run: URL | RunFunction<z.output<S>, InputsOf<I>>;
 }
+
+/** The type of a run module's `run` export: `export const run: StageRun<typeof myStage> = async (ctx) => …`. */
+export type StageRun<D> = D extends StageDef<infer S, infer I> ? (ctx: RunContext<z.output<S>, InputsOf<I>>) => Promise<RunResult> : never;
 
 /** A reference to a node's whole output directory. */
 export interface NodeRef {

@@ -18,19 +18,11 @@
 // forward/predict (tensor results) and for GPU backends, where its kernels run on the device.
 import * as tf from '@tensorflow/tfjs';
 import { FusedTransformer } from './kernels/fused-transformer.ts';
+import type { ModelConfig } from './model-config.ts';
 import type { Rng } from './rng.ts';
 import type { TensorMap } from './tensorfile.ts';
 
-export interface ModelConfig {
-  D: number;
-  K: number;
-  layers: number;
-  heads: number;
-  dModel: number;
-  dMlp: number;
-  layerNorm: boolean;
-  includeOutput: boolean;
-}
+export type { ModelConfig } from './model-config.ts';
 
 export const PAPER_MODEL: ModelConfig = {
   D: 4,

@@ -91,8 +91,7 @@ export function essentialDynamics(steps: number[], fingerprints: ArrayLike<numbe
 }
 
 /** The evaluate dirs with the step from their eval.json, in step order. */
-async function readCheckpointSteps(evals: string | string[] | undefined): Promise<{ dir: string; step: number }[]> {
-  if (!Array.isArray(evals)) throw new Error(`${STAGE}: input 'evals' must be a list of evaluate node directories, got ${JSON.stringify(evals)}`);
+async function readCheckpointSteps(evals: string[]): Promise<{ dir: string; step: number }[]> {
   const out: { dir: string; step: number }[] = [];
   for (const dir of evals) {
     const file = path.join(dir, 'eval.json');
@@ -110,6 +109,7 @@ export const edStage = defineStage({
   name: STAGE,
   module: import.meta.url,
   params: edParams,
+  inputs: { evals: 'dir[]' },
   async run(ctx) {
     const evals = await readCheckpointSteps(ctx.inputs.evals);
     const steps = evals.map((e) => e.step);

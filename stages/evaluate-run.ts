@@ -1,20 +1,19 @@
 // The computation of stage 'evaluate' (declared in evaluate.ts): loaded where the node runs.
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { RunContext } from '../engine/types.ts';
+import type { StageRun } from '../engine/index.ts';
 import { constantWeights, mean, mseByPosition, predictWithWeights, ridgeWeights } from '../lib/baselines.ts';
 import { Transformer, runInChunks, type ModelConfig } from '../lib/model.ts';
 import { decodeTensors, encodeTensors } from '../lib/tensorfile.ts';
 import { initBackend } from '../lib/backend.ts';
 import { loadTasks } from './tasks.ts';
-import { inputPath } from './inputs.ts';
-import type { EvalResult } from './evaluate.ts';
+import type { EvalResult, evaluateStage } from './evaluate.ts';
 
-export async function evaluate(ctx: RunContext<Record<string, never>>) {
+export const run: StageRun<typeof evaluateStage> = async (ctx) => {
   const backend = await initBackend();
-  const checkpointFile = inputPath('evaluate', ctx.inputs, 'checkpoint');
-  const data = await loadTasks(inputPath('evaluate', ctx.inputs, 'tasks'));
-  const { config } = JSON.parse(await readFile(inputPath('evaluate', ctx.inputs, 'model'), 'utf8')) as { config: ModelConfig };
+  const checkpointFile = ctx.inputs.checkpoint;
+  const data = await loadTasks(ctx.inputs.tasks);
+  const { config } = JSON.parse(await readFile(ctx.inputs.model, 'utf8')) as { config: ModelConfig };
   const { tensors, meta } = decodeTensors(await readFile(checkpointFile));
   if (typeof meta.step !== 'number') throw new Error(`${checkpointFile}: meta.step missing (expected a train checkpoint)`);
   if (config.D !== data.info.D || config.K !== data.info.K) {
@@ -56,4 +55,4 @@ export async function evaluate(ctx: RunContext<Record<string, never>>) {
   } finally {
     model.dispose();
   }
-}
+};

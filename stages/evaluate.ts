@@ -2,7 +2,7 @@
 // training.md §5 that need no extra data) plus the raw outputs on the probe set, the behavioural
 // fingerprint that essential dynamics runs PCA on.
 //
-// The computation lives in evaluate-run.ts, loaded only where the node runs.
+// The computation lives in evaluate-run.ts, named by URL and imported only where the node runs.
 import { z } from 'zod';
 import { defineStage } from '../engine/index.ts';
 
@@ -26,6 +26,7 @@ export interface EvalResult {
 export const evaluateStage = defineStage({
   name: 'evaluate',
   module: import.meta.url,
-  params: z.object({}),
-  run: async (ctx) => (await import('./evaluate-run.ts')).evaluate(ctx),
+  params: z.strictObject({}),
+  inputs: { checkpoint: 'file', model: 'file', tasks: 'dir' },
+  run: new URL('./evaluate-run.ts', import.meta.url),
 });

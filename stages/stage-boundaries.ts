@@ -5,9 +5,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import { defineStage } from '../engine/index.ts';
 import { detectStages, stageDetectionDefaults } from '../lib/stage-detection.ts';
-import { inputList } from './inputs.ts';
 
-export const stageBoundariesParams = z.object({
+export const stageBoundariesParams = z.strictObject({
   bandwidth: z.number().positive().default(stageDetectionDefaults.bandwidth),
   relativeThreshold: z.number().positive().default(stageDetectionDefaults.relativeThreshold),
   flatFraction: z.number().nonnegative().default(stageDetectionDefaults.flatFraction),
@@ -27,9 +26,10 @@ export const stageBoundariesStage = defineStage({
   name: 'stage-boundaries',
   module: import.meta.url,
   params: stageBoundariesParams,
+  inputs: { llcs: 'dir[]', evals: 'dir[]' },
   async run(ctx) {
-    const llcs = await Promise.all(inputList('stage-boundaries', ctx.inputs, 'llcs').map((d) => readJson<{ step: number; llcMean: number }>(path.join(d, 'llc.json'))));
-    const evals = await Promise.all(inputList('stage-boundaries', ctx.inputs, 'evals').map((d) => readJson<{ step: number; loss: number }>(path.join(d, 'eval.json'))));
+    const llcs = await Promise.all(ctx.inputs.llcs.map((d) => readJson<{ step: number; llcMean: number }>(path.join(d, 'llc.json'))));
+    const evals = await Promise.all(ctx.inputs.evals.map((d) => readJson<{ step: number; loss: number }>(path.join(d, 'eval.json'))));
     llcs.sort((a, b) => a.step - b.step);
     const lossAt = new Map(evals.map((e) => [e.step, e.loss]));
     const steps = llcs.map((l) => l.step);

@@ -3,8 +3,7 @@ import { copyFile, mkdir, readFile, readdir, rename, writeFile } from 'node:fs/p
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { z } from 'zod';
-import type { RunContext } from '../engine/types.ts';
+import type { StageRun } from '../engine/index.ts';
 import { constantWeights, dmmseWeights, mean, mseByPosition, predictWithWeights, ridgeWeights } from '../lib/baselines.ts';
 import { Transformer, initParams, paramShapes, runInChunks, type ModelConfig } from '../lib/model.ts';
 import { Adam, checkpointSteps, oneCycleLr } from '../lib/optim.ts';
@@ -12,8 +11,7 @@ import { rngStream } from '../lib/rng.ts';
 import { sampleBatch, type Batch, type TaskConfig } from '../lib/tasks.ts';
 import { decodeTensors, encodeTensors, type TensorMap } from '../lib/tensorfile.ts';
 import { initBackend } from '../lib/backend.ts';
-import { inputPath } from './inputs.ts';
-import { checkpointName, type MetricsLine, type PredictorMse, type SetMetrics, type trainParams } from './train.ts';
+import { checkpointName, type MetricsLine, type PredictorMse, type SetMetrics, type trainStage } from './train.ts';
 import { loadTasks, type TaskData } from './tasks.ts';
 
 const STATE_VERSION = 1;
@@ -97,11 +95,11 @@ function encodeState(state: TrainState, names: string[], shapes: number[][]): Ui
   return encodeTensors(tensors, { version: STATE_VERSION, nextStep: state.nextStep, adamStep: state.adam.t, metrics: state.metrics });
 }
 
-export async function train(ctx: RunContext<z.output<typeof trainParams>>) {
+export const run: StageRun<typeof trainStage> = async (ctx) => {
   const started = Date.now();
   const { model: modelCfg, task, steps, batchSize, lr, seed } = ctx.params;
   const backend = await initBackend();
-  const data = await loadTasks(inputPath('train', ctx.inputs, 'tasks'));
+  const data = await loadTasks(ctx.inputs.tasks);
   checkConsistency(modelCfg, task, data);
 
   const grid = checkpointSteps(steps, ctx.params.checkpoints.logSpace, ctx.params.checkpoints.linearSpace);
@@ -175,4 +173,4 @@ export async function train(ctx: RunContext<z.output<typeof trainParams>>) {
   const wallSeconds = (Date.now() - started) / 1000;
   ctx.log.info(`train: ${steps} steps on ${backend} in ${wallSeconds.toFixed(1)} s, final batch loss ${finalLoss}`);
   return { backend, wallSeconds };
-}
+};

@@ -3,27 +3,28 @@
 // checkpoints and metrics at the log ∪ linear grid (training.md §3). The checkpoint labelled s
 // holds the weights after s + 1 updates, as the paper's.
 //
-// The loop lives in train-run.ts, loaded only where the node runs (a worker thread), so that
-// planning never loads TensorFlow.js.
+// The loop lives in train-run.ts, named by URL and imported only where the node runs (a worker
+// thread), so that planning never loads TensorFlow.js.
 //
 // Resumable: at every checkpoint step the full state (weights, Adam moments and count, metrics so
 // far) is written atomically to workDir; a killed run continues from there. Since every step's data
 // comes from its own stream, the resumed run is byte-identical to an uninterrupted one.
 import { z } from 'zod';
 import { defineStage } from '../engine/index.ts';
-import { modelConfigSchema, taskConfigSchema } from './schemas.ts';
+import { checkpointGridSchema, modelConfigSchema, taskConfigSchema } from './schemas.ts';
 
 const positiveInt = z.number().int().positive();
 
-export const trainParams = z.object({
+export const trainParams = z.strictObject({
   model: modelConfigSchema,
   task: taskConfigSchema,
   steps: z.number().int().min(4),
   batchSize: positiveInt,
   /** Peak learning rate η of the OneCycle schedule. */
-  lr: z.number().positive(),
+  lr: z.number().positive().finite(),
   seed: z.number().int().nonnegative(),
-  checkpoints: z.object({ logSpace: z.number().int().nonnegative(), linearSpace: z.number().int().nonnegative() }),
+  /** Where checkpoints and metrics are saved. */
+  checkpoints: checkpointGridSchema,
 });
 
 export interface PredictorMse {
@@ -52,5 +53,6 @@ export const trainStage = defineStage({
   params: trainParams,
   heavy: true,
   resources: { cpu: 1 },
-  run: async (ctx) => (await import('./train-run.ts')).train(ctx),
+  inputs: { tasks: 'dir' },
+  run: new URL('./train-run.ts', import.meta.url),
 });

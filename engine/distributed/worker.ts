@@ -9,7 +9,7 @@ import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { z } from 'zod';
 import { buildNode } from '../run/build.ts';
 import { canonicalJson, fromJsonSafe } from '../key/hash.ts';
-import { codeInfo, computeKey, keyParams } from '../key/keys.ts';
+import { computeKey, keyParams, stageCodeInfo } from '../key/keys.ts';
 import { acquireLock } from '../store/lock.ts';
 import { badOutputs, manifestDigest, materialiseView } from '../store/outputs.ts';
 import { ResourcePools } from '../run/pools.ts';
@@ -90,11 +90,11 @@ async function prepare(raw: unknown): Promise<Prepared> {
     refuse(job, `cannot import stage module ${job.module} (${moduleUrl}): ${(err as Error).message}; workers need the coordinator's checkout`);
   }
   const stage = mod[job.exportName] as StageDef | undefined;
-  if (!stage || typeof stage.run !== 'function' || stage.name !== job.stage) {
+  if (!stage || (typeof stage.run !== 'function' && !(stage.run instanceof URL)) || stage.name !== job.stage) {
     refuse(job, `${job.module} has no export ${job.exportName} defining stage ${job.stage}`);
   }
 
-  const code = await codeInfo(moduleUrl);
+  const code = await stageCodeInfo(stage!);
   if (code.codeDigest !== job.fingerprint.codeDigest) {
     const files = [...new Set([...Object.keys(job.codeFiles), ...Object.keys(code.codeFiles)])].sort();
     const differ = files.filter((f) => job.codeFiles[f] !== code.codeFiles[f]).map((f) => `${f} (${job.codeFiles[f] === undefined ? 'only here' : code.codeFiles[f] === undefined ? 'only on the coordinator' : 'differs'})`);

@@ -1,6 +1,6 @@
 // The declared graph: validated nodes, edges, topological order, target selection.
 import { formatIssues } from './issues.ts';
-import type { InputRef, NodeDecl } from '../types.ts';
+import type { InputDecl, InputRef, NodeDecl } from '../types.ts';
 
 export interface GraphNode {
   id: string;
@@ -52,6 +52,7 @@ export function buildGraph(decls: NodeDecl[]): Graph {
     });
   }
   for (const node of nodes.values()) {
+    problems.push(...checkInputs(node.decl));
     for (const [name, value] of Object.entries(node.decl.inputs)) {
       for (const r of Array.isArray(value) ? value : [value]) {
         if (!nodes.has(r.node)) problems.push(`node ${node.id}: input ${name} refers to unknown node ${r.node}`);
@@ -65,6 +66,46 @@ export function buildGraph(decls: NodeDecl[]): Graph {
   if (problems.length > 0) throw new Error(`invalid pipeline:\n  ${problems.join('\n  ')}`);
   for (const node of nodes.values()) for (const up of node.upstream) nodes.get(up)!.downstream.push(node.id);
   return { nodes, order: topoOrder(nodes) };
+}
+
+/** What a ref or list of refs is, in the declaration's terms ('file', 'dir[]', …). */
+function kindOf(value: InputRef | InputRef[]): string {
+  const one = (r: InputRef) => (r?.kind === 'file' ? 'file' : r?.kind === 'node' ? 'dir' : `not a ref (${JSON.stringify(r)})`);
+  if (!Array.isArray(value)) return one(value);
+  const kinds = [...new Set(value.map(one))];
+  return kinds.length === 0 ? 'an empty list' : kinds.length === 1 ? `${kinds[0]}[]` : `a list mixing ${kinds.join(' and ')}`;
+}
+
+function fits(decl: InputDecl, value: InputRef | InputRef[]): boolean {
+  const base = decl.replace(/\?$/, '');
+  if (Array.isArray(value)) return base.endsWith('[]') && value.every((r) => r?.kind === (base === 'file[]' ? 'file' : 'node'));
+  return value?.kind === (base === 'file' ? 'file' : base === 'dir' ? 'node' : undefined);
+}
+
+/** The node's inputs against its stage's declaration: unknown or missing names and wrong kinds. */
+function checkInputs(decl: NodeDecl): string[] {
+  const declared = decl.stage.inputs ?? {};
+  const problems: string[] = [];
+  const expected = Object.entries(declared).map(([n, k]) => `${n}: ${k}`).join(', ') || 'none';
+  for (const [name, value] of Object.entries(decl.inputs ?? {})) {
+    const kind = declared[name];
+    if (kind === undefined) {
+      problems.push(`node ${decl.id}: input '${name}' is not declared by stage ${decl.stage.name} (its inputs: ${expected})`);
+    } else if (!fits(kind, value)) {
+      problems.push(`node ${decl.id}: input '${name}' expects ${kind.replace(/\?$/, '')} (${describeKind(kind)}), got ${kindOf(value)}`);
+    }
+  }
+  for (const [name, kind] of Object.entries(declared)) {
+    if (!kind.endsWith('?') && !(name in (decl.inputs ?? {}))) {
+      problems.push(`node ${decl.id}: missing input '${name}' (${kind}: ${describeKind(kind)}) required by stage ${decl.stage.name}`);
+    }
+  }
+  return problems;
+}
+
+function describeKind(kind: InputDecl): string {
+  const base = kind.replace(/\?$/, '');
+  return { file: 'fileRef(node, path)', dir: 'ref(node)', 'file[]': 'a list of fileRef(node, path)', 'dir[]': 'a list of ref(node)' }[base] ?? base;
 }
 
 function topoOrder(nodes: Map<string, GraphNode>): string[] {

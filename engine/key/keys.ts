@@ -7,7 +7,7 @@ import { dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { init as initLexer, parse as lexImports } from 'es-module-lexer';
 import { canonicalJson, sha256Hex, toJsonSafe, type JsonValue } from './hash.ts';
-import type { CodeDigest, NodeKey } from '../types.ts';
+import type { CodeDigest, NodeKey, StageDef } from '../types.ts';
 
 /** Bump when the meaning of a key or a record changes: every node then rebuilds once. */
 export const FORMAT_VERSION = 1;
@@ -52,7 +52,7 @@ export interface CodeInfo {
 
 const SCANNED_EXTENSIONS = new Set(['.ts', '.mts', '.cts', '.tsx', '.js', '.mjs', '.cjs', '.jsx']);
 /** `new URL('../x.ts', import.meta.url)` with a relative, literal module path. */
-const MODULE_URL = /new\s+URL\(\s*['"`](\.{1,2}\/[^'"`]+\.(?:ts|mts|cts|tsx|js|mjs|cjs))['"`]\s*,\s*import\.meta\.url\s*\)/g;
+const MODULE_URL = /new\s+URL\(\s*['"`](\.{1,2}\/[^'"`$]+\.(?:ts|mts|cts|tsx|js|mjs|cjs))['"`]\s*,\s*import\.meta\.url\s*\)/g;
 const builtins = new Set(builtinModules);
 
 interface FileScan {
@@ -74,9 +74,15 @@ export function clearCodeCache(): void {
   lockCache.clear();
 }
 
-/** Code digest of a stage module (a file: URL) over its local import closure. */
-export async function codeInfo(moduleUrl: string): Promise<CodeInfo> {
-  const cached = closureCache.get(moduleUrl);
+/** The code digest of a stage: its module's closure and, for the URL form, its run module's closure. */
+export function stageCodeInfo(stage: Pick<StageDef, 'module' | 'run'>): Promise<CodeInfo> {
+  return codeInfo(stage.module, stage.run instanceof URL ? [stage.run.href] : []);
+}
+
+/** Code digest over the local import closure of a module (a file: URL) and any further entry modules. */
+export async function codeInfo(moduleUrl: string, alsoRuns: string[] = []): Promise<CodeInfo> {
+  const cacheKey = [moduleUrl, ...alsoRuns].join('\n');
+  const cached = closureCache.get(cacheKey);
   if (cached) return cached;
   lexerReady ??= initLexer();
   await lexerReady;
@@ -86,7 +92,9 @@ export async function codeInfo(moduleUrl: string): Promise<CodeInfo> {
   const localFiles: string[] = [];
   const warnings: string[] = [];
   const seen = new Set<string>();
-  const stack = [entry];
+  // The run module is usually also reached through the `new URL(…)` in the stage module; naming it
+  // here covers a URL the scanner cannot read literally.
+  const stack = [...alsoRuns.map((u) => fileURLToPath(u)).reverse(), entry];
   while (stack.length > 0) {
     const file = stack.pop()!;
     if (seen.has(file)) continue;
@@ -104,7 +112,7 @@ export async function codeInfo(moduleUrl: string): Promise<CodeInfo> {
     localFiles: localFiles.sort(),
     warnings,
   };
-  closureCache.set(moduleUrl, info);
+  closureCache.set(cacheKey, info);
   return info;
 }
 

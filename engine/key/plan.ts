@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { atomicWriteFile, safeSegment } from '../store/fsutil.ts';
 import type { Graph, GraphNode } from './graph.ts';
 import { canonicalJson, fromJsonSafe, type JsonValue } from './hash.ts';
-import { codeInfo, computeKey, FORMAT_VERSION, keyParams, type CodeInfo, type Fingerprint } from './keys.ts';
+import { stageCodeInfo, computeKey, FORMAT_VERSION, keyParams, type CodeInfo, type Fingerprint } from './keys.ts';
 import { badOutputs } from '../store/outputs.ts';
 import type { BuildRecord, InputRef, NodeKey, Store } from '../types.ts';
 
@@ -76,7 +76,7 @@ export function inputDigests(node: GraphNode, upstream: Map<string, BuildRecord>
  */
 export async function assess(ctx: AssessContext, node: GraphNode, upstream: Map<string, BuildRecord | null>): Promise<Assessment> {
   const stage = node.decl.stage;
-  const code = await codeInfo(stage.module);
+  const code = await stageCodeInfo(stage);
   const base = { id: node.id, stage: stage.name, code };
   const staleUp = node.upstream.filter((u) => upstream.get(u) == null);
   if (staleUp.length > 0) {

@@ -5,7 +5,8 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { Resources, RunResult, StageDef, UpstreamBuild } from '../types.ts';
+import type { AnyInputs, Resources, RunResult, StageDef, UpstreamBuild } from '../types.ts';
+import { invokeStage } from './invoke.ts';
 
 export interface StageTask {
   nodeId: string;
@@ -14,7 +15,7 @@ export interface StageTask {
   rawParams: unknown;
   /** Params already parsed by this process's schema (the in-process runner uses these). */
   params: unknown;
-  inputs: Record<string, string | string[]>;
+  inputs: AnyInputs;
   outDir: string;
   workDir: string;
   resources: Required<Resources>;
@@ -42,7 +43,7 @@ export class AbortedError extends Error {
 export function inProcessRunner(): StageRunner {
   return {
     async run(task, hooks) {
-      return task.stage.run({
+      return invokeStage(task.stage, {
         params: task.params,
         inputs: task.inputs,
         outDir: task.outDir,

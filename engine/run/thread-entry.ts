@@ -1,6 +1,7 @@
 // Worker-thread entry: imports stage modules by URL (cached for the worker's lifetime) and runs one node at a time.
 import { parentPort } from 'node:worker_threads';
-import type { StageDef, UpstreamBuild } from '../types.ts';
+import type { AnyInputs, StageDef, UpstreamBuild } from '../types.ts';
+import { invokeStage } from './invoke.ts';
 
 interface RunMessage {
   type: 'run';
@@ -8,7 +9,7 @@ interface RunMessage {
   moduleUrl: string;
   stageName: string;
   rawParams: unknown;
-  inputs: Record<string, string | string[]>;
+  inputs: AnyInputs;
   outDir: string;
   workDir: string;
   resources: { cpu: number; gpu: number };
@@ -22,7 +23,7 @@ async function findStage(moduleUrl: string, name: string): Promise<StageDef> {
   const mod = (await import(moduleUrl)) as Record<string, unknown>;
   for (const value of Object.values(mod)) {
     const def = value as StageDef | null;
-    if (def && typeof def === 'object' && def.name === name && typeof def.run === 'function') return def;
+    if (def && typeof def === 'object' && def.name === name && (typeof def.run === 'function' || def.run instanceof URL)) return def;
   }
   throw new Error(`module ${moduleUrl} exports no stage named ${JSON.stringify(name)}`);
 }
@@ -33,7 +34,7 @@ async function run(msg: RunMessage): Promise<void> {
     const stage = await findStage(msg.moduleUrl, msg.stageName);
     const parsed = stage.params.safeParse(msg.rawParams);
     if (!parsed.success) throw new Error(`params rejected by ${msg.stageName} in the worker: ${parsed.error.message}`);
-    const result = await stage.run({
+    const result = await invokeStage(stage, {
       params: parsed.data,
       inputs: msg.inputs,
       outDir: msg.outDir,

@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import { resolve } from 'node:path';
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
 import { selectTargets, type Graph } from '../key/graph.ts';
-import { clearCodeCache, codeInfo } from '../key/keys.ts';
+import { clearCodeCache, stageCodeInfo } from '../key/keys.ts';
 import { planNodes, type Assessment } from '../key/plan.ts';
 import type { ResourcePools } from './pools.ts';
 import type { StageRunner } from './runner.ts';
@@ -74,7 +74,7 @@ export function startWatch(opts: WatchOptions): WatchHandle {
     }
     const ids = selectTargets(graph, opts.targets);
     const files = new Set([configPath]);
-    for (const id of ids) for (const f of (await codeInfo(graph.nodes.get(id)!.decl.stage.module)).localFiles) files.add(f);
+    for (const id of ids) for (const f of (await stageCodeInfo(graph.nodes.get(id)!.decl.stage)).localFiles) files.add(f);
     updateWatched(files);
 
     const plan = await planNodes({ store: opts.store, root: opts.root, graph, force: new Set() }, ids);

@@ -9,12 +9,24 @@ export interface OpenedStore {
   local: LocalStore;
 }
 
-export async function openStore(env: NodeJS.ProcessEnv = process.env): Promise<OpenedStore> {
-  const local = openLocalStore(env.LOCAL_ROOT || './artifacts');
-  // ── S3 plugs in here: a remote store with `local` as its read-through cache. ──
-  if (env.AWS_BUCKET_NAME) {
-    const s3 = (await import('./s3.ts')) as { openS3Store(local: Store & { root: string }, env: NodeJS.ProcessEnv): Promise<Store> };
-    return { store: await s3.openS3Store(local, env), local };
+/** The store's settings (LOCAL_ROOT, AWS_*) are wrong or the remote store cannot be reached: a setup error, not a build failure. */
+export class StoreOpenError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'StoreOpenError';
   }
-  return { store: local, local };
+}
+
+export async function openStore(env: NodeJS.ProcessEnv = process.env): Promise<OpenedStore> {
+  try {
+    const local = openLocalStore(env.LOCAL_ROOT || './artifacts');
+    // ── S3 plugs in here: a remote store with `local` as its read-through cache. ──
+    if (env.AWS_BUCKET_NAME) {
+      const s3 = (await import('./s3.ts')) as { openS3Store(local: Store & { root: string }, env: NodeJS.ProcessEnv): Promise<Store> };
+      return { store: await s3.openS3Store(local, env), local };
+    }
+    return { store: local, local };
+  } catch (err) {
+    throw new StoreOpenError((err as Error).message, { cause: err });
+  }
 }

@@ -2,7 +2,7 @@
 // out per batch size. Parameters, data and results cross as flat float32 arrays in the canonical
 // parameter order of lib/model.ts, so this module needs no tfjs and no knowledge of names.
 import { TRANSFORMER_WASM_BASE64 } from './transformer-wasm.ts';
-import type { ModelConfig } from '../model.ts';
+import type { ModelConfig } from '../model-config.ts';
 
 // lib ES2023 and @types/node 20 declare no WebAssembly types; these are the few used here
 // (module-local, so they cannot clash with a DOM lib elsewhere).

@@ -5,7 +5,7 @@ import { autoDomain } from './axis.ts';
 import { Figure, paperSizes, type LegendItem } from './figure.ts';
 import { DEEP, sequential } from './palette.ts';
 import { colorsForStages, shadeStages, stageIndexAt, stageLegend, type StageSpan } from './stages.ts';
-import { plotStyle, type FigureOptions } from './training-figures.ts';
+import { plotStyle, type FigureOptions } from './style.ts';
 
 export interface EdPair {
   /** 0-based component indices, i < j. */

@@ -15,8 +15,8 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { defineStage } from '../../engine/index.ts';
-import { behavioural, behaviouralDetail } from '../../lib/plots/training-figures.ts';
-import { figureOptions, figureStyleSchema, inputList, inputPath, readEvals, readJson, writeFigures, xLimitsSchema, type BaselinesJson, type StagesJson } from './common.ts';
+import { behavioural, behaviouralDetail } from '../../lib/plots/behaviour-figures.ts';
+import { figureOptions, figureStyleSchema, readEvals, readJson, writeFigures, xLimitsSchema, type BaselinesJson, type StagesJson } from './common.ts';
 
 const STAGE = 'figure-behaviour';
 
@@ -31,12 +31,13 @@ export const figureBehaviourStage = defineStage({
   name: STAGE,
   module: import.meta.url,
   params: figureBehaviourParams,
+  inputs: { evals: 'dir[]', stages: 'dir', train: 'dir' },
   async run(ctx) {
     const { label, fitSigma, xLimits, style } = ctx.params;
-    const evals = await readEvals(STAGE, inputList(STAGE, ctx.inputs, 'evals'));
+    const evals = await readEvals(STAGE, ctx.inputs.evals);
     if (evals.length < 3) throw new Error(`${STAGE}: need at least 3 evaluate inputs for slopes, got ${evals.length}`);
-    const st = await readJson<StagesJson>(STAGE, path.join(inputPath(STAGE, ctx.inputs, 'stages'), 'stages.json'));
-    const baselines = await readJson<BaselinesJson>(STAGE, path.join(inputPath(STAGE, ctx.inputs, 'train'), 'baselines.json'));
+    const st = await readJson<StagesJson>(STAGE, path.join(ctx.inputs.stages, 'stages.json'));
+    const baselines = await readJson<BaselinesJson>(STAGE, path.join(ctx.inputs.train, 'baselines.json'));
     if (st.steps.length < 3) throw new Error(`${STAGE}: stages.json has ${st.steps.length} LLC points, need at least 3 for slopes`);
     const steps = evals.map((e) => e.step);
     const detail = behaviouralDetail(

@@ -11,8 +11,8 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { defineStage } from '../../engine/index.ts';
-import { chainTraces, llcVsSampler, type LlcRecord } from '../../lib/plots/prior-and-calibration.ts';
-import { figureOptions, figureStyleSchema, inputList, readJson, writeFigures, type ManifestEntry } from './common.ts';
+import { chainTraces, llcVsSampler, type LlcRecord } from '../../lib/plots/calibration-figures.ts';
+import { figureOptions, figureStyleSchema, readJson, writeFigures, type ManifestEntry } from './common.ts';
 
 const STAGE = 'figure-calibration';
 
@@ -36,8 +36,9 @@ export const figureCalibrationStage = defineStage({
   name: STAGE,
   module: import.meta.url,
   params: figureCalibrationParams,
+  inputs: { llcs: 'dir[]' },
   async run(ctx) {
-    const dirs = inputList(STAGE, ctx.inputs, 'llcs');
+    const dirs = ctx.inputs.llcs;
     if (dirs.length === 0) throw new Error(`${STAGE}: input 'llcs' is empty`);
     const records = await Promise.all(dirs.map((d) => readJson<LlcRecord>(STAGE, path.join(d, 'llc.json'))));
     const traces = ctx.params.traces ?? defaultTraceSelection(records);

@@ -3,7 +3,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import type { FigureOptions } from '../../lib/plots/training-figures.ts';
+import type { FigureOptions } from '../../lib/plots/style.ts';
 import type { EvalResult } from '../evaluate.ts';
 
 const hexColor = z.string().regex(/^#([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$/, 'expected a hex colour such as "#fdba7d"');
@@ -28,8 +28,6 @@ export const xLimitsSchema = z.tuple([z.number().positive(), z.number().positive
 export function figureOptions(id: string, style: FigureStyle, xLimits?: [number, number]): FigureOptions {
   return { id, width: style.width, fontSize: style.fontSize, stageColors: style.stageColors, xLimits };
 }
-
-export { inputList, inputPath, optionalInputPath } from '../inputs.ts';
 
 export async function readJson<T>(stage: string, file: string): Promise<T> {
   let text: string;

@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { defineStage } from '../../engine/index.ts';
 import { essentialDynamicsFigure, pcsOverTime, type EdData } from '../../lib/plots/ed-figures.ts';
 import type { EdJson } from '../essential-dynamics.ts';
-import { figureOptions, figureStyleSchema, inputPath, optionalInputPath, readJson, writeFigures, xLimitsSchema, type StagesJson } from './common.ts';
+import { figureOptions, figureStyleSchema, readJson, writeFigures, xLimitsSchema, type StagesJson } from './common.ts';
 
 const STAGE = 'figure-ed';
 
@@ -29,10 +29,11 @@ export const figureEdStage = defineStage({
   name: STAGE,
   module: import.meta.url,
   params: figureEdParams,
+  inputs: { ed: 'dir', stages: 'dir?' },
   async run(ctx) {
     const { label, circleEvery, xLimits, style } = ctx.params;
-    const ed = await readJson<EdJson>(STAGE, path.join(inputPath(STAGE, ctx.inputs, 'ed'), 'ed.json'));
-    const stagesDir = optionalInputPath(STAGE, ctx.inputs, 'stages');
+    const ed = await readJson<EdJson>(STAGE, path.join(ctx.inputs.ed, 'ed.json'));
+    const stagesDir = ctx.inputs.stages;
     const stages = stagesDir ? (await readJson<StagesJson>(STAGE, path.join(stagesDir, 'stages.json'))).stages : undefined;
     const data: EdData = { ...ed, stages };
     const every = circleEvery || Math.max(1, Math.round(ed.steps.length / 12));

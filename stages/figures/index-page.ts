@@ -17,7 +17,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { defineStage } from '../../engine/index.ts';
 import { reportHtml, type ReportFigure, type StageTable } from '../../lib/plots/report.ts';
-import { inputList, readJson, type ManifestEntry, type StagesJson } from './common.ts';
+import { readJson, type ManifestEntry, type StagesJson } from './common.ts';
 
 const STAGE = 'figures-index';
 
@@ -39,13 +39,14 @@ export const figuresIndexStage = defineStage({
   module: import.meta.url,
   params: figuresIndexParams,
   provenance: true,
+  inputs: { figures: 'dir[]', stages: 'dir[]?' },
   async run(ctx) {
     const figures: ReportFigure[] = [];
-    for (const dir of inputList(STAGE, ctx.inputs, 'figures')) {
+    for (const dir of ctx.inputs.figures) {
       const manifest = await readJson<ManifestEntry[]>(STAGE, path.join(dir, 'figures.json'));
       for (const entry of manifest) figures.push({ ...entry, svg: await readFile(path.join(dir, entry.file), 'utf8') });
     }
-    const stageDirs = inputList(STAGE, ctx.inputs, 'stages', { optional: true });
+    const stageDirs = ctx.inputs.stages;
     const labels = ctx.params.stageLabels ?? stageDirs.map((_, i) => `run ${i + 1}`);
     if (labels.length !== stageDirs.length) throw new Error(`${STAGE}: params.stageLabels has ${labels.length} entries, expected one per 'stages' input (${stageDirs.length})`);
     const tables: StageTable[] = [];

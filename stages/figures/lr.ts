@@ -14,8 +14,8 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { defineStage } from '../../engine/index.ts';
-import { lrFigure1, lrFigure1Multiple, type RunCurves } from '../../lib/plots/training-figures.ts';
-import { figureOptions, figureStyleSchema, inputList, readJson, readJsonl, writeFigures, xLimitsSchema, type BaselinesJson, type StagesJson } from './common.ts';
+import { lrFigure1, lrFigure1Multiple, type RunCurves } from '../../lib/plots/lr-figure.ts';
+import { figureOptions, figureStyleSchema, readJson, readJsonl, writeFigures, xLimitsSchema, type BaselinesJson, type StagesJson } from './common.ts';
 
 const STAGE = 'figure-lr';
 
@@ -35,9 +35,9 @@ export const figureLrStage = defineStage({
   name: STAGE,
   module: import.meta.url,
   params: figureLrParams,
+  inputs: { train: 'dir[]', stages: 'dir[]' },
   async run(ctx) {
-    const trainDirs = inputList(STAGE, ctx.inputs, 'train');
-    const stageDirs = inputList(STAGE, ctx.inputs, 'stages');
+    const { train: trainDirs, stages: stageDirs } = ctx.inputs;
     if (trainDirs.length !== stageDirs.length || trainDirs.length === 0) {
       throw new Error(`${STAGE}: inputs 'train' (${trainDirs.length}) and 'stages' (${stageDirs.length}) must be non-empty lists of the same seeds in the same order`);
     }

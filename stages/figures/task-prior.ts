@@ -9,8 +9,8 @@
 // Outputs: task-prior.svg, figures.json.
 import { z } from 'zod';
 import { defineStage } from '../../engine/index.ts';
-import { taskPriorFigure, type TaskPriorRun } from '../../lib/plots/prior-and-calibration.ts';
-import { figureOptions, figureStyleSchema, inputList, readEvals, writeFigures, xLimitsSchema } from './common.ts';
+import { taskPriorFigure, type TaskPriorRun } from '../../lib/plots/task-prior-figure.ts';
+import { figureOptions, figureStyleSchema, readEvals, writeFigures, xLimitsSchema } from './common.ts';
 
 const STAGE = 'figure-task-prior';
 
@@ -24,9 +24,10 @@ export const figureTaskPriorStage = defineStage({
   name: STAGE,
   module: import.meta.url,
   params: figureTaskPriorParams,
+  inputs: { evals: 'dir[]' },
   async run(ctx) {
     const { M, xLimits, style } = ctx.params;
-    const dirs = inputList(STAGE, ctx.inputs, 'evals');
+    const dirs = ctx.inputs.evals;
     if (dirs.length !== M.length) throw new Error(`${STAGE}: params.M has ${M.length} entries, expected one per 'evals' input (${dirs.length})`);
     const groups = new Map<number | 'inf', string[]>();
     dirs.forEach((d, i) => groups.set(M[i], [...(groups.get(M[i]) ?? []), d]));

@@ -145,14 +145,14 @@ test('explain names the changed input once the upstream is rebuilt', async () =>
     assert.is(r.code, 0, r.err);
     r = await sb.cli([...IN, '--explain', 'mid']);
     assert.is(r.code, 0, r.err);
-    assert.match(r.out, /mid \(stage concat\): stale — input in changed/);
+    assert.match(r.out, /mid \(stage concat\): stale — input file changed/);
     assert.match(r.out, /test\/engine\/fixtures\/stages\.ts/);
     assert.match(r.out, /npm:zod 4\./);
     r = await sb.cli([...IN, '--explain', 'mid', '--json']);
     const e = JSON.parse(r.out);
-    assert.equal(e.reasons, ['input in changed']);
+    assert.equal(e.reasons, ['input file changed']);
     assert.is(e.fingerprint.stage, 'concat');
-    assert.ok(e.fingerprint.inputs.in);
+    assert.ok(e.fingerprint.inputs.file);
   } finally {
     await sb.cleanup();
   }
@@ -300,10 +300,10 @@ test('publishTo copies the outputs after a build and after a cache hit', async (
     const pub = join(sb.dir, 'figures');
     sb.writeConfig({ ...BASE, publishTo: pub });
     await sb.cli(IN);
-    assert.is(readFileSync(join(pub, 'out.txt'), 'utf8'), 'in:out.txt=in:1\n');
+    assert.is(readFileSync(join(pub, 'out.txt'), 'utf8'), 'in:out.txt=file:1\n');
     writeFileSync(join(pub, 'out.txt'), 'edited by hand');
     await sb.cli(IN);
-    assert.is(readFileSync(join(pub, 'out.txt'), 'utf8'), 'in:out.txt=in:1\n');
+    assert.is(readFileSync(join(pub, 'out.txt'), 'utf8'), 'in:out.txt=file:1\n');
   } finally {
     await sb.cleanup();
   }

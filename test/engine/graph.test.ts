@@ -9,7 +9,7 @@ const src = (id: string, value = 1): NodeDecl => ({ id, stage: sourceStage, para
 const cat = (id: string, inputs: NodeDecl['inputs'], tags?: string[]): NodeDecl => ({ id, stage: concatStage, params: { label: id }, inputs, tags });
 
 test('topological order puts every node after its inputs', () => {
-  const g = buildGraph([cat('c', { a: ref('b'), b: [ref('a'), fileRef('a', 'value.txt')] }), cat('b', { x: ref('a') }), src('a'), src('z')]);
+  const g = buildGraph([cat('c', { in: ref('b'), dirs: [ref('a')], files: [fileRef('a', 'value.txt')] }), cat('b', { in: ref('a') }), src('a'), src('z')]);
   const pos = (id: string) => g.order.indexOf(id);
   assert.ok(pos('a') < pos('b') && pos('b') < pos('c'));
   assert.is(g.order.length, 4);
@@ -20,7 +20,7 @@ test('topological order puts every node after its inputs', () => {
 
 test('a cycle is an error that names the cycle in data-flow order', () => {
   try {
-    buildGraph([src('s'), cat('x', { i: ref('z'), s: ref('s') }), cat('y', { i: ref('x') }), cat('z', { i: ref('y') }), cat('after', { i: ref('z') })]);
+    buildGraph([src('s'), cat('x', { in: ref('z'), dirs: [ref('s')] }), cat('y', { in: ref('x') }), cat('z', { in: ref('y') }), cat('after', { in: ref('z') })]);
     assert.unreachable('no error');
   } catch (e) {
     const msg = (e as Error).message;
@@ -41,7 +41,7 @@ test('declaration errors are all reported at once, each naming the node and key 
       src('a'),
       { id: 'p', stage: sourceStage, params: { label: 'p', value: 'one' }, inputs: {} },
       { id: 'q', stage: sleepyStage, params: { label: 'q' }, inputs: {} },
-      cat('c', { i: ref('nope'), f: fileRef('a', '../x') }),
+      cat('c', { in: ref('nope'), file: fileRef('a', '../x') }),
     ]);
     assert.unreachable('no error');
   } catch (e) {
@@ -49,13 +49,13 @@ test('declaration errors are all reported at once, each naming the node and key 
     assert.match(msg, /duplicate node id a/);
     assert.match(msg, /node p: params\.value: expected number, got "one"/);
     assert.match(msg, /node q: params\.ms: expected number, got nothing \(key missing\)/);
-    assert.match(msg, /node c: input i refers to unknown node nope/);
-    assert.match(msg, /node c: input f: file path "\.\.\/x" must be relative/);
+    assert.match(msg, /node c: input in refers to unknown node nope/);
+    assert.match(msg, /node c: input file: file path "\.\.\/x" must be relative/);
   }
 });
 
 test('targets: node id, stage name, tag, plural tag; each with its upstream', () => {
-  const g = buildGraph([src('a'), src('b'), cat('m', { i: ref('a') }), cat('fig', { i: ref('m') }, ['figure']), cat('other', { i: ref('b') })]);
+  const g = buildGraph([src('a'), src('b'), cat('m', { in: ref('a') }), cat('fig', { in: ref('m') }, ['figure']), cat('other', { in: ref('b') })]);
   assert.equal(selectTargets(g, []).sort(), ['a', 'b', 'fig', 'm', 'other']);
   assert.equal(selectTargets(g, ['m']).sort(), ['a', 'm']);
   assert.equal(selectTargets(g, ['figures']).sort(), ['a', 'fig', 'm']);
@@ -63,6 +63,38 @@ test('targets: node id, stage name, tag, plural tag; each with its upstream', ()
   assert.equal(selectTargets(g, ['source']).sort(), ['a', 'b']);
   assert.equal(selectTargets(g, ['concat']).sort(), ['a', 'b', 'fig', 'm', 'other']);
   assert.throws(() => selectTargets(g, ['x', 'y']), /unknown targets x, y: expected a node id, a stage name or a tag \(concat, figure, source\)/);
+});
+
+test('declared inputs are checked when the graph is built: misspelt name, wrong kind, missing, extra', async () => {
+  // A real stage (planning imports it without TensorFlow.js: its computation is a run URL).
+  const { evaluateStage } = await import('../../stages/evaluate.ts');
+  const ev = (inputs: NodeDecl['inputs']): NodeDecl => ({ id: 'evaluate[step=7]', stage: evaluateStage, params: {}, inputs });
+  const good = { checkpoint: fileRef('train', 'checkpoints/step-7.swt'), model: fileRef('train', 'model.json'), tasks: ref('tasks') };
+  const base = [src('train'), src('tasks')];
+  buildGraph([...base, ev(good)]);
+  const problems = (inputs: NodeDecl['inputs']) => {
+    try {
+      buildGraph([...base, ev(inputs)]);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return assert.unreachable('no error') as never;
+  };
+  const { checkpoint, ...noCheckpoint } = good;
+  const misspelt = problems({ ...noCheckpoint, chekpoint: checkpoint });
+  assert.match(misspelt, /node evaluate\[step=7\]: input 'chekpoint' is not declared by stage evaluate \(its inputs: checkpoint: file, model: file, tasks: dir\)/);
+  assert.match(misspelt, /node evaluate\[step=7\]: missing input 'checkpoint' \(file: fileRef\(node, path\)\) required by stage evaluate/);
+  assert.match(problems({ ...good, tasks: fileRef('tasks', 'tasks.json') }), /node evaluate\[step=7\]: input 'tasks' expects dir \(ref\(node\)\), got file/);
+  assert.match(problems({ ...good, model: ref('train') }), /input 'model' expects file \(fileRef\(node, path\)\), got dir/);
+  assert.match(problems({ ...good, tasks: [ref('tasks')] }), /input 'tasks' expects dir \(ref\(node\)\), got dir\[\]/);
+});
+
+test('list and optional kinds: a list must be all of its kind; optional inputs may be absent', () => {
+  const figure = (inputs: NodeDecl['inputs']) => buildGraph([src('a'), src('b'), { id: 'c', stage: concatStage, params: { label: 'c' }, inputs }]);
+  figure({});
+  figure({ dirs: [], files: [fileRef('a', 'value.txt')] });
+  assert.throws(() => figure({ dirs: [ref('a'), fileRef('b', 'value.txt')] }), /node c: input 'dirs' expects dir\[\] \(a list of ref\(node\)\), got a list mixing dir and file/);
+  assert.throws(() => figure({ dirs: ref('a') }), /input 'dirs' expects dir\[\] .*got dir$/m);
 });
 
 test.run();

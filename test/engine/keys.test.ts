@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { clearCodeCache, codeInfo, computeKey, FORMAT_VERSION, type Fingerprint } from '../../engine/key/keys.ts';
+import { clearCodeCache, codeInfo, computeKey, FORMAT_VERSION, stageCodeInfo, type Fingerprint } from '../../engine/key/keys.ts';
 import type { CodeDigest } from '../../engine/types.ts';
 import { REPO } from './helpers.ts';
 
@@ -97,9 +97,48 @@ test('a module started by URL (a worker) is part of the closure, with everything
 test('the llc stage key covers the SGLD and model code its chain workers run', async () => {
   clearCodeCache();
   const { llcStage } = await import('../../stages/llc.ts');
-  const files = Object.keys((await codeInfo(llcStage.module)).codeFiles);
+  const files = Object.keys((await stageCodeInfo(llcStage)).codeFiles);
   for (const f of ['stages/llc-worker.ts', 'stages/llc-chain.ts', 'lib/sgld.ts', 'lib/model.ts', 'lib/kernels/fused-transformer.ts']) {
     assert.ok(files.includes(f), `${f} in the llc closure (got ${files.join(', ')})`);
+  }
+});
+
+test('a stage with a run module: editing the run module or what it imports changes the code digest', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'stagewise-run-'));
+  try {
+    writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
+    // The run URL is not a literal here, so only the stage definition can tell the scanner about it.
+    writeFileSync(join(dir, 'stage.ts'), "const name = 'x-run';\nexport const stage = { run: new URL(`./${name}.ts`, import.meta.url) };\n");
+    writeFileSync(join(dir, 'x-run.ts'), "import { f } from './maths.ts';\nexport const run = async () => f();\n");
+    writeFileSync(join(dir, 'maths.ts'), 'export const f = () => 1;\n');
+    writeFileSync(join(dir, 'maths2.ts'), 'export const f = () => 2;\n');
+    const stage = { module: pathToFileURL(join(dir, 'stage.ts')).href, run: new URL(pathToFileURL(join(dir, 'x-run.ts')).href) };
+    const digest = async () => {
+      clearCodeCache();
+      return stageCodeInfo(stage);
+    };
+    const before = await digest();
+    assert.equal(Object.keys(before.codeFiles).sort(), ['maths.ts', 'stage.ts', 'x-run.ts']);
+    writeFileSync(join(dir, 'x-run.ts'), "import { f } from './maths2.ts';\nexport const run = async () => f();\n");
+    const swapped = await digest();
+    assert.is.not(swapped.codeDigest, before.codeDigest);
+    assert.equal(Object.keys(swapped.codeFiles).sort(), ['maths2.ts', 'stage.ts', 'x-run.ts']);
+    appendFileSync(join(dir, 'maths2.ts'), 'export const g = 3;\n');
+    assert.is.not((await digest()).codeDigest, swapped.codeDigest);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('real stages: the train, evaluate and llc keys cover their run modules and the model code', async () => {
+  clearCodeCache();
+  const { trainStage } = await import('../../stages/train.ts');
+  const { evaluateStage } = await import('../../stages/evaluate.ts');
+  const { llcStage } = await import('../../stages/llc.ts');
+  for (const [stage, runFile] of [[trainStage, 'stages/train-run.ts'], [evaluateStage, 'stages/evaluate-run.ts'], [llcStage, 'stages/llc-run.ts']] as const) {
+    assert.ok(stage.run instanceof URL, `${stage.name} uses the run-URL form`);
+    const files = Object.keys((await stageCodeInfo(stage)).codeFiles);
+    for (const f of [runFile, 'lib/model.ts', 'npm:@tensorflow/tfjs']) assert.ok(files.includes(f), `${stage.name}: ${f} in the closure`);
   }
 });
 

@@ -6,7 +6,8 @@ import { paperSizes } from '../../lib/plots/figure.ts';
 import { textWidth } from '../../lib/plots/font-metrics.ts';
 import { rgb01, stageColors } from '../../lib/plots/palette.ts';
 import { clipVertically } from '../../lib/plots/panel.ts';
-import { behaviouralDetail, lrFigure1 } from '../../lib/plots/training-figures.ts';
+import { behaviouralDetail } from '../../lib/plots/behaviour-figures.ts';
+import { lrFigure1 } from '../../lib/plots/lr-figure.ts';
 
 test('LR stage palette: figures.md §1 colours for types A, A, B, B, Other', () => {
   const colors = stageColors(['A', 'A', 'B', 'B', 'Other']).map(rgb01);

@@ -4,6 +4,7 @@ import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { edParams, edStage, type EdJson } from '../../stages/essential-dynamics.ts';
 import { fakeContext, tempDir, writeEval } from './figure-fixtures.ts';
+import { invokeStage } from '../../engine/run/invoke.ts';
 
 // Planted fingerprints: x_t = c + a·cos θ_t·u + b·sin θ_t·v with orthonormal u, v in a 2×4×3 output
 // tensor (F = 24). Over a full period the PCs are the ellipse axes (variance a²/2, b²/2), the
@@ -37,7 +38,7 @@ test('planted ellipse: explained variance, trajectory and the four vertex cusps'
     const outDir = path.join(root, 'out');
     await import('node:fs/promises').then((fs) => fs.mkdir(outDir));
     const params = edParams.parse({ components: 3, smoothing: { sigmaStart: 0, sigmaEnd: 0 }, cuspSkip: 1, numCusps: 4 });
-    await edStage.run(fakeContext(params, { evals: dirs }, outDir));
+    await invokeStage(edStage, fakeContext(params, { evals: dirs }, outDir));
     const ed = JSON.parse(await readFile(path.join(outDir, 'ed.json'), 'utf8')) as EdJson;
     assert.equal(ed.steps, steps);
     const total = a * a + b * b;
@@ -68,7 +69,7 @@ test('smoothing schedule is linear in the checkpoint index', async () => {
     const outDir = path.join(root, 'out');
     await import('node:fs/promises').then((fs) => fs.mkdir(outDir));
     const params = edParams.parse({ components: 2, smoothing: { sigmaStart: 1, sigmaEnd: 5 }, cuspSkip: 2, numCusps: 2 });
-    await edStage.run(fakeContext(params, { evals: dirs }, outDir));
+    await invokeStage(edStage, fakeContext(params, { evals: dirs }, outDir));
     const ed = JSON.parse(await readFile(path.join(outDir, 'ed.json'), 'utf8')) as EdJson;
     assert.is(ed.sigma[0], 1);
     assert.is(ed.sigma[N - 1], 5);
@@ -88,19 +89,19 @@ test('mismatched probe outputs and bad inputs are clear errors', async () => {
     const d3 = await writeEval(path.join(root, 'e3'), 3, {}, { shape: [2, 2, 2], data: new Float32Array(8) });
     const params = edParams.parse({});
     try {
-      await edStage.run(fakeContext(params, { evals: [d1, d2, d3] }, root));
+      await invokeStage(edStage, fakeContext(params, { evals: [d1, d2, d3] }, root));
       assert.unreachable('expected a shape error');
     } catch (err) {
       assert.match((err as Error).message, /outputs of shape \[2,2,2\] but earlier checkpoints have \[1,2,2\]/);
     }
     try {
-      await edStage.run(fakeContext(params, { evals: d1 }, root));
+      await invokeStage(edStage, fakeContext(params, { evals: d1 }, root));
       assert.unreachable('expected an input error');
     } catch (err) {
-      assert.match((err as Error).message, /input 'evals' must be a list/);
+      assert.match((err as Error).message, /essential-dynamics: input 'evals' must be a list of paths \(dir\[\]\)/);
     }
     try {
-      await edStage.run(fakeContext(params, { evals: [d1, d1, d2] }, root));
+      await invokeStage(edStage, fakeContext(params, { evals: [d1, d1, d2] }, root));
       assert.unreachable('expected a duplicate-step error');
     } catch (err) {
       assert.match((err as Error).message, /two 'evals' inputs have step 1/);

@@ -8,13 +8,14 @@ import { initParams, paramShapes, type ModelConfig } from '../../lib/model.ts';
 import { rngStream } from '../../lib/rng.ts';
 import { decodeTensors, encodeTensors } from '../../lib/tensorfile.ts';
 import { makeContext, removeAll, tempDir } from './ml-context.ts';
+import { invokeStage } from '../../engine/run/invoke.ts';
 
 const config: ModelConfig = { D: 4, K: 4, layers: 1, heads: 2, dModel: 8, dMlp: 8, layerNorm: true, includeOutput: true };
 
 test('a model that outputs only its unembedding bias b: closed-form metrics and raw outputs', async () => {
   const tasks = await tempDir('ev-tasks');
   const work = await tempDir('ev-work');
-  await tasksStage.run(makeContext(tasksStage.params.parse({ D: 4, K: 4, noiseVariance: 0.125, M: 3, evalSize: 32, probeSize: 5, seed: 1 }), {}, tasks, work));
+  await invokeStage(tasksStage, makeContext(tasksStage.params.parse({ D: 4, K: 4, noiseVariance: 0.125, M: 3, evalSize: 32, probeSize: 5, seed: 1 }), {}, tasks, work));
   const params = initParams(config, rngStream(0, 'init'));
   for (const [name, t] of Object.entries(params)) if (!name.endsWith('unembedding.1.bias')) t.data.fill(0);
   const b = params['token_sequence_transformer.unembedding.1.bias'].data;
@@ -22,7 +23,7 @@ test('a model that outputs only its unembedding bias b: closed-form metrics and 
   await writeFile(path.join(inputs, 'step-00000007.swt'), encodeTensors(params, { step: 7 }));
   await writeFile(path.join(inputs, 'model.json'), JSON.stringify({ config, params: paramShapes(config) }));
   const out = await tempDir('ev-out');
-  await evaluateStage.run(makeContext({}, { checkpoint: path.join(inputs, 'step-00000007.swt'), tasks, model: path.join(inputs, 'model.json') }, out, work));
+  await invokeStage(evaluateStage, makeContext({}, { checkpoint: path.join(inputs, 'step-00000007.swt'), tasks, model: path.join(inputs, 'model.json') }, out, work));
 
   const r = JSON.parse(await readFile(path.join(out, 'eval.json'), 'utf8')) as EvalResult;
   const data = await loadTasks(tasks);

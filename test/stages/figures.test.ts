@@ -6,14 +6,16 @@ import path from 'node:path';
 import { edParams, edStage } from '../../stages/essential-dynamics.ts';
 import { figureBehaviourStage, figureCalibrationStage, figureEdStage, figureLrStage, figuresIndexStage, figureTaskPriorStage } from '../../stages/figures.ts';
 import { fakeContext, logSteps, STAGES, tempDir, writeEval, writeLlc, writeRun } from './figure-fixtures.ts';
+import { invokeStage } from '../../engine/run/invoke.ts';
+import type { StageDef } from '../../engine/index.ts';
 
 const steps = logSteps(40);
 
 /** A stage run in a fresh outDir; returns the outDir. */
-async function runStage(root: string, name: string, stage: { params: { parse(v: unknown): unknown }; run(ctx: never): Promise<unknown> }, params: unknown, inputs: Record<string, string | string[]>) {
+async function runStage(root: string, name: string, stage: StageDef, params: unknown, inputs: Record<string, string | string[]>) {
   const outDir = path.join(root, name);
   await mkdir(outDir);
-  await stage.run(fakeContext(stage.params.parse(params), inputs, outDir) as never);
+  await invokeStage(stage, fakeContext(stage.params.parse(params), inputs, outDir));
   return outDir;
 }
 
@@ -135,10 +137,33 @@ test('bad params and inputs name the key and the expected form', async () => {
       await runStage(root, 'z', figureBehaviourStage, {}, { evals: run.evalDirs, stages: [run.stagesDir], train: run.trainDir });
       assert.unreachable();
     } catch (err) {
-      assert.match((err as Error).message, /input 'stages' must be a single path/);
+      assert.match((err as Error).message, /figure-behaviour: input 'stages' must be a single path \(dir\)/);
     }
   } finally {
     await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('each figure module is in the key of its own figure only: editing one figure rebuilds that figure alone', async () => {
+  const { clearCodeCache, stageCodeInfo } = await import('../../engine/key/keys.ts');
+  clearCodeCache();
+  const stages = [figureLrStage, figureBehaviourStage, figureEdStage, figureTaskPriorStage, figureCalibrationStage, figuresIndexStage];
+  const closures = new Map<string, string[]>();
+  for (const st of stages) closures.set(st.name, Object.keys((await stageCodeInfo(st)).codeFiles));
+  const own: Record<string, string[]> = {
+    'figure-lr': ['stages/figures/lr.ts', 'lib/plots/lr-figure.ts'],
+    'figure-behaviour': ['stages/figures/behaviour.ts', 'lib/plots/behaviour-figures.ts'],
+    'figure-ed': ['stages/figures/ed.ts', 'lib/plots/ed-figures.ts'],
+    'figure-task-prior': ['stages/figures/task-prior.ts', 'lib/plots/task-prior-figure.ts'],
+    'figure-calibration': ['stages/figures/calibration.ts', 'lib/plots/calibration-figures.ts'],
+    'figures-index': ['stages/figures/index-page.ts', 'lib/plots/report.ts'],
+  };
+  // A file's edit changes exactly the keys of the stages whose closure holds it.
+  for (const [stage, files] of Object.entries(own)) {
+    for (const f of files) {
+      const holders = [...closures].filter(([, c]) => c.includes(f)).map(([name]) => name);
+      assert.equal(holders, [stage], `${f} is in the closure of ${holders.join(', ')}`);
+    }
   }
 });
 

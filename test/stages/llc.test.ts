@@ -10,6 +10,7 @@ import { rngStream } from '../../lib/rng.ts';
 import { sampleBatch } from '../../lib/tasks.ts';
 import { encodeTensors } from '../../lib/tensorfile.ts';
 import { makeContext, removeAll, tempDir } from './ml-context.ts';
+import { invokeStage } from '../../engine/run/invoke.ts';
 
 const model = { D: 2, K: 4, layers: 1, heads: 2, dModel: 8, dMlp: 8, layerNorm: true, includeOutput: true };
 const task = { D: 2, K: 4, noiseVariance: 0.125, M: 'inf' as const };
@@ -33,7 +34,7 @@ async function runLlc(params: unknown, ckpt: string, workDir?: string) {
   const ctx = makeContext(llcParams.parse(params), { checkpoint: ckpt }, out, workDir ?? (await dir('llc-work')));
   ctx.resources = { cpu: 2, gpu: 0 };
   ctx.log = { info: (m) => logs.push(m), warn: (m) => logs.push(m) };
-  await llcStage.run(ctx);
+  await invokeStage(llcStage, ctx);
   return { json: JSON.parse(await readFile(path.join(out, 'llc.json'), 'utf8')), raw: await readFile(path.join(out, 'llc.json'), 'utf8'), logs };
 }
 

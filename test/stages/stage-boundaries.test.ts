@@ -4,6 +4,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stageBoundariesStage } from '../../stages/stage-boundaries.ts';
 import { makeContext, removeAll, tempDir } from './ml-context.ts';
+import { invokeStage } from '../../engine/run/invoke.ts';
 
 const cleanup: string[] = [];
 // A hump: rise around t = 1k, fall around t = 50k; maximum in between.
@@ -31,7 +32,7 @@ test('writes stages.json: one boundary at the maximum, stages A then B, loss fro
   cleanup.push(out);
   const ctx = makeContext(stageBoundariesStage.params.parse({}), {}, out, out);
   ctx.inputs = { llcs: await nodeDirs('llc', [...idx].reverse()), evals: await nodeDirs('eval', idx) };
-  await stageBoundariesStage.run(ctx);
+  await invokeStage(stageBoundariesStage, ctx);
   const json = JSON.parse(await readFile(path.join(out, 'stages.json'), 'utf8'));
   assert.equal(json.steps, steps);
   assert.is(json.boundaries.length, 1);
@@ -50,7 +51,7 @@ test('a missing evaluation for an LLC step is a clear error', async () => {
   cleanup.push(out);
   const ctx = makeContext(stageBoundariesStage.params.parse({}), {}, out, out);
   ctx.inputs = { llcs: await nodeDirs('llc', steps.map((_, i) => i)), evals: await nodeDirs('eval', [0, 1, 2]) };
-  const err = await stageBoundariesStage.run(ctx).then(() => null, (e: Error) => e);
+  const err = await invokeStage(stageBoundariesStage, ctx).then(() => null, (e: Error) => e);
   assert.match(err?.message ?? '', /no eval.json for LLC steps \[/);
 });
 

@@ -5,13 +5,14 @@ import path from 'node:path';
 import { loadTasks, tasksStage } from '../../stages/tasks.ts';
 import { decodeTensors } from '../../lib/tensorfile.ts';
 import { makeContext, readTree, removeAll, tempDir } from './ml-context.ts';
+import { invokeStage } from '../../engine/run/invoke.ts';
 
 const base = { D: 4, K: 8, noiseVariance: 0.125, evalSize: 64, probeSize: 16, seed: 3 };
 
 async function runTasks(params: Record<string, unknown>) {
   const out = await tempDir('tasks-out');
   const work = await tempDir('tasks-work');
-  await tasksStage.run(makeContext(tasksStage.params.parse(params), {}, out, work));
+  await invokeStage(tasksStage, makeContext(tasksStage.params.parse(params), {}, out, work));
   return { out, work };
 }
 

@@ -7,6 +7,7 @@ import { checkpointName, trainStage, type MetricsLine } from '../../stages/train
 import { paramCount } from '../../lib/model.ts';
 import { decodeTensors } from '../../lib/tensorfile.ts';
 import { makeContext, readTree, removeAll, tempDir } from './ml-context.ts';
+import { invokeStage } from '../../engine/run/invoke.ts';
 
 const task = { D: 4, K: 4, noiseVariance: 0.125, M: 'inf' as const };
 const cleanup: string[] = [];
@@ -18,7 +19,7 @@ const dir = async (p: string) => {
 
 async function tasksDir(M: number | 'inf' = 'inf', evalSize = 256): Promise<string> {
   const out = await dir('tasks');
-  await tasksStage.run(makeContext(tasksStage.params.parse({ ...task, M, evalSize, probeSize: 8, seed: 0 }), {}, out, await dir('w')));
+  await invokeStage(tasksStage, makeContext(tasksStage.params.parse({ ...task, M, evalSize, probeSize: 8, seed: 0 }), {}, out, await dir('w')));
   return out;
 }
 
@@ -39,14 +40,14 @@ test('kill and resume: a run aborted mid-way and restarted equals an uninterrupt
   const tasks = await tasksDir();
   const params = trainParams({});
   const straight = await dir('straight');
-  await trainStage.run(makeContext(params, { tasks }, straight, await dir('w')));
+  await invokeStage(trainStage, makeContext(params, { tasks }, straight, await dir('w')));
 
   const work = await dir('resume-work');
   const abort = new AbortController();
   // Grid for N = 40: 0 1 2 4 9 13 19 26. Abort at step 23: the resumed run must redo 20…22.
   const ctx = makeContext(params, { tasks }, await dir('killed'), work, { signal: abort.signal, onProgress: (done) => done === 23 && abort.abort() });
   try {
-    await trainStage.run(ctx);
+    await invokeStage(trainStage, ctx);
     assert.unreachable('the run should have been aborted');
   } catch (e) {
     assert.match((e as Error).message, /aborted at step 23/);
@@ -54,14 +55,14 @@ test('kill and resume: a run aborted mid-way and restarted equals an uninterrupt
   const state = decodeTensors(await readFile(path.join(work, 'state.swt')));
   assert.is(state.meta.nextStep, 20);
   const resumed = await dir('resumed');
-  await trainStage.run(makeContext(params, { tasks }, resumed, work));
+  await invokeStage(trainStage, makeContext(params, { tasks }, resumed, work));
 
   const [a, b] = await Promise.all([readTree(straight), readTree(resumed)]);
   assert.equal([...b.keys()].sort(), [...a.keys()].sort());
   for (const [name, bytes] of a) assert.ok(bytes.equals(b.get(name)!), `${name} differs after resume`);
   // And a different seed really gives a different run (the comparison above is not vacuous).
   const other = await dir('other');
-  await trainStage.run(makeContext(trainParams({ seed: 6 }), { tasks }, other, await dir('w')));
+  await invokeStage(trainStage, makeContext(trainParams({ seed: 6 }), { tasks }, other, await dir('w')));
   assert.not.ok((await readTree(other)).get('metrics.jsonl')!.equals(a.get('metrics.jsonl')!));
 });
 
@@ -69,7 +70,7 @@ test('outputs follow docs/artifacts.md: checkpoints at the grid, model.json, met
   const tasks = await tasksDir(8, 128);
   const params = trainParams({ task: { ...task, M: 8 }, steps: 20 });
   const out = await dir('formats');
-  await trainStage.run(makeContext(params, { tasks }, out, await dir('w')));
+  await invokeStage(trainStage, makeContext(params, { tasks }, out, await dir('w')));
   const train = JSON.parse(await readFile(path.join(out, 'train.json'), 'utf8'));
   assert.equal(train.checkpointSteps, [0, 1, 3, 6, 10, 13]);
   assert.equal((await readdir(path.join(out, 'checkpoints'))).sort(), train.checkpointSteps.map(checkpointName));
@@ -93,7 +94,7 @@ test('a short run of a small model learns in context: eval loss from ≈4.3 to b
   const tasks = await tasksDir('inf', 4096);
   const params = trainParams({ model: { D: 4, K: 4, layers: 2, heads: 2, dModel: 32, dMlp: 32, layerNorm: true, includeOutput: true }, steps: 300, batchSize: 64, lr: 0.006, seed: 0, checkpoints: { logSpace: 3, linearSpace: 4 } });
   const out = await dir('learn');
-  await trainStage.run(makeContext(params, { tasks }, out, await dir('w')));
+  await invokeStage(trainStage, makeContext(params, { tasks }, out, await dir('w')));
   const metrics = (await readFile(path.join(out, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as MetricsLine);
   const baselines = JSON.parse(await readFile(path.join(out, 'baselines.json'), 'utf8'));
   const first = metrics[0].pretrain.mse, last = metrics.at(-1)!.pretrain.mse;
@@ -104,7 +105,7 @@ test('a short run of a small model learns in context: eval loss from ≈4.3 to b
 test('a mismatch between params.task and the tasks input is refused, naming the key', async () => {
   const tasks = await tasksDir();
   try {
-    await trainStage.run(makeContext(trainParams({ task: { ...task, noiseVariance: 0.25 } }), { tasks }, await dir('o'), await dir('w')));
+    await invokeStage(trainStage, makeContext(trainParams({ task: { ...task, noiseVariance: 0.25 } }), { tasks }, await dir('o'), await dir('w')));
     assert.unreachable();
   } catch (e) {
     assert.match((e as Error).message, /params\.task\.noiseVariance = 0\.25 but the tasks input has noiseVariance = 0\.125/);
