@@ -16,30 +16,24 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { PAPER_MODEL, Transformer, initParams, type ModelKernel } from '../lib/model.ts';
-import { Adam, oneCycleLr } from '../lib/optim.ts';
 import { rngStream } from '../lib/rng.ts';
-import { sgldChain } from '../lib/sgld.ts';
 import { sampleBatch } from '../lib/tasks.ts';
 import { initBackend } from '../lib/backend.ts';
+import { FLOP_PER_SEQUENCE, WORKLOADS, workloadStep } from './ml-workloads.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const SELF = fileURLToPath(import.meta.url);
 const TORCH_SCRIPT = fileURLToPath(new URL('../tools/oracle/bench_torch.py', import.meta.url));
 
-/** train:B:K or sgld:m:K, the names bench_torch.py understands too. */
-const WORKLOADS = ['train:64:8', 'train:256:8', 'train:64:16', 'train:256:16', 'sgld:1024:8', 'sgld:1024:16'];
-
-/** Forward+backward FLOP per sequence (spec/model.md §4: 3 × forward; LN, softmax, ReLU ignored). */
-const FLOP_PER_SEQUENCE: Record<number, number> = { 8: 5.17e6, 16: 11.1e6 };
 
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
 
 // ---------------------------------------------------------------- child side: one workload
 
 /** Warm up, report "ready", wait for "go" on stdin, then time `step` for SECONDS. */
-async function timedAfterBarrier(step: () => void): Promise<number> {
-  step();
-  step(); // warm-up: wasm compile, XNNPACK weight packing, kernel buffers
+async function timedAfterBarrier(step: () => Promise<void>): Promise<number> {
+  await step();
+  await step(); // warm-up: wasm compile, XNNPACK weight packing, kernel buffers
   console.log('ready');
   const lines = createInterface({ input: process.stdin });
   await new Promise<void>((resolve) => lines.once('line', () => resolve()));
@@ -47,50 +41,16 @@ async function timedAfterBarrier(step: () => void): Promise<number> {
   let n = 0;
   const start = performance.now();
   while (performance.now() - start < SECONDS * 1000) {
-    step();
+    await step();
     n++;
   }
   return n / ((performance.now() - start) / 1000);
 }
 
-/** A training step as stages/train.ts takes it: fresh batch, forward+backward, Adam, write-back. */
-function trainStep(kernel: ModelKernel, B: number, K: number): () => void {
-  const cfg = { ...PAPER_MODEL, K };
-  const model = new Transformer(cfg, initParams(cfg, rngStream(0, 'init')), {}, kernel);
-  const initial = model.getParams();
-  const params = model.names.map((n) => Float32Array.from(initial[n].data));
-  const adam = new Adam(params.map((p) => p.length));
-  const task = { D: cfg.D, K, noiseVariance: 0.125, M: 'inf' as const };
-  let s = 0;
-  return () => {
-    const batch = sampleBatch(task, B, rngStream(0, 'train-data', s));
-    const xs = tf.tensor3d(batch.xs, [B, K, cfg.D]);
-    const ys = tf.tensor2d(batch.ys, [B, K]);
-    const { grads } = model.lossAndGrads(xs, ys);
-    adam.step(params, grads.map((g) => g.dataSync() as Float32Array), oneCycleLr(s % 1000, 1000, 3e-3));
-    tf.dispose([xs, ys, ...grads]);
-    params.forEach((p, i) => model.setParam(i, p));
-    s++;
-  };
-}
-
-/** SGLD steps through lib/sgld.ts (the llc stage's sampler) on a fixed minibatch of m sequences. */
-function sgldStep(kernel: ModelKernel, m: number, K: number): () => void {
-  const cfg = { ...PAPER_MODEL, K };
-  const model = new Transformer(cfg, initParams(cfg, rngStream(0, 'init')), {}, kernel);
-  const batch = sampleBatch({ D: cfg.D, K, noiseVariance: 0.125, M: 'inf' }, m, rngStream(0, 'llc-data'));
-  const xs = tf.tensor3d(batch.xs, [m, K, cfg.D]);
-  const ys = tf.tensor2d(batch.ys, [m, K]);
-  const target = { variables: model.variables, lossAndGrads: () => model.lossAndGrads(xs, ys) };
-  const noise = rngStream(0, 'sgld', 0);
-  // One chain step per call (the chain restores w* after each call, which costs one assign per variable).
-  return () => void sgldChain(target, { eps: 3e-4, nbeta: 200 / 3, gamma: 20 / 3, burnin: 0, draws: 1, noise });
-}
-
 async function child(kernel: ModelKernel, workload: string): Promise<void> {
   await initBackend();
   const [kind, size, K] = workload.split(':');
-  const step = kind === 'train' ? trainStep(kernel, Number(size), Number(K)) : sgldStep(kernel, Number(size), Number(K));
+  const step = workloadStep(kind, kernel, Number(size), Number(K));
   const rate = await timedAfterBarrier(step);
   console.log(JSON.stringify({ stepsPerSec: rate }));
 }
@@ -235,10 +195,10 @@ async function profile(B: number, K: number): Promise<void> {
   const xs = tf.tensor3d(batch.xs, [B, K, 4]);
   const ys = tf.tensor2d(batch.ys, [B, K]);
   const graph = new Transformer(cfg, params, {}, 'tfjs');
-  const graphStep = () => tf.dispose(graph.lossAndGrads(xs, ys).grads);
-  graphStep();
+  const graphStep = async () => tf.dispose((await graph.lossAndGrads(xs, ys)).grads);
+  await graphStep();
   const t0 = performance.now();
-  graphStep();
+  await graphStep();
   const graphMs = performance.now() - t0;
   const prof = await tf.profile(graphStep);
   const byKernel = new Map<string, number>();

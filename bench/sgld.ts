@@ -12,14 +12,16 @@ import { PAPER_MODEL, initParams } from '../lib/model.ts';
 import { rngStream } from '../lib/rng.ts';
 import { encodeTensors } from '../lib/tensorfile.ts';
 import { initBackend } from '../lib/backend.ts';
+import { requestedDevice } from '../lib/device.ts';
 import { runLlcJob, type LlcJob, type LlcJobResult, type LlcJobSpec } from '../stages/llc-chain.ts';
-import { WorkerPool } from '../stages/worker-pool.ts';
+import { ThreadPool } from '../engine/run/threads.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const STEPS = Number(process.env.SGLD_BENCH_STEPS ?? 12);
 
 export async function main(): Promise<void> {
   const backend = await initBackend();
+  const device = requestedDevice();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sgld-bench-'));
   try {
     const checkpointFile = path.join(dir, 'step.swt');
@@ -36,6 +38,7 @@ export async function main(): Promise<void> {
       batchSize: 1024,
       datasetSize: 8192,
       seed: 0,
+      device,
     };
     // One process: warm up (model, dataset, kernels), then time STEPS steps.
     await runLlcJob({ kind: 'chain', spec: { ...spec, draws: 2 }, chain: 0 });
@@ -44,13 +47,15 @@ export async function main(): Promise<void> {
     const single = STEPS / ((performance.now() - t0) / 1000);
 
     // Two workers, one chain each, timed after both have started and warmed up.
-    const pool = new WorkerPool<LlcJob, LlcJobResult>(pathToFileURL(path.join(here, '../stages/llc-worker.ts')).href);
     const workers = 2;
-    await Promise.all([0, 1].map((c) => pool.run({ kind: 'chain', spec: { ...spec, draws: 2 }, chain: c }, workers)));
+    const pool = new ThreadPool({ size: workers });
+    const handler = pathToFileURL(path.join(here, '../stages/llc-worker.ts')).href;
+    const chain = (job: LlcJob) => pool.run<LlcJobResult>(handler, job);
+    await Promise.all([0, 1].map((c) => chain({ kind: 'chain', spec: { ...spec, draws: 2 }, chain: c })));
     t0 = performance.now();
-    await Promise.all([0, 1].map((c) => pool.run({ kind: 'chain', spec, chain: c }, workers)));
+    await Promise.all([0, 1].map((c) => chain({ kind: 'chain', spec, chain: c })));
     const parallel = (workers * STEPS) / ((performance.now() - t0) / 1000);
-    await pool.terminate(new Error('bench done'));
+    await pool.close(new Error('bench done'));
 
     let torchLine = '';
     const torchScript = path.join(here, '../tools/oracle/bench_torch.py');

@@ -20,6 +20,9 @@ export type {
   RunResult,
   StageDef,
   StageRun,
+  StageThreads,
+  ThreadHandler,
+  ThreadIO,
   UpstreamBuild,
 } from './types.ts';
 

@@ -68,7 +68,30 @@ export interface RunContext<P, I = AnyInputs> {
   resources: Required<Resources>;
   /** Only for stages with `provenance: true`: every node upstream of this one, in topological order. */
   upstream?: UpstreamBuild[];
+  /**
+   * The engine's worker threads, for a stage's own parallel jobs (e.g. one SGLD chain per thread):
+   * at most `resources.cpu` at once; aborted with the node.
+   */
+  threads: StageThreads;
 }
+
+/** ctx.threads: run `handle(payload, io)` of a handler module in a worker thread. */
+export interface StageThreads {
+  run<R>(handler: URL, payload: unknown, opts?: { onMessage?: (data: unknown) => void }): Promise<R>;
+}
+
+/** What a worker-thread handler receives besides its payload. */
+export interface ThreadIO {
+  /** Sends an interim message (progress) to the caller's onMessage. */
+  post(data: unknown): void;
+  /** Aborted when the caller's job is; a handler that ignores it is terminated after a grace period. */
+  signal: AbortSignal;
+  /** Hands these buffers over with the result instead of copying them. */
+  transfer(...buffers: ArrayBuffer[]): void;
+}
+
+/** A handler module's export: `export const handle: ThreadHandler<Job, Result> = async (job, io) => …`. */
+export type ThreadHandler<J = unknown, R = unknown> = (payload: J, io: ThreadIO) => Promise<R>;
 
 /** Provenance of one upstream build (for reports); not part of the consumer's key. */
 export interface UpstreamBuild {
@@ -81,7 +104,26 @@ export interface UpstreamBuild {
 }
 
 /** Optional metadata a stage returns; stored in the record (e.g. { backend: 'wasm' }). */
-export type RunResult = Record<string, unknown> | void;
+export type RunResult = (Record<string, unknown> & { series?: SeriesPoints[] }) | void;
+
+/**
+ * Numeric series a stage may return as `meta.series`, for charts in the dashboard. Points with the
+ * same `chart` and `line` from every node's record are merged (sorted by x), so one node may give a
+ * whole curve (a loss curve) or one point of a curve that fills in as nodes finish (λ̂ at a step).
+ * Without `line`, the line is named by the node id with its `x` coordinate removed
+ * (`llc[seed=0,step=40]` with x 'step' → `llc[seed=0]`).
+ */
+export interface SeriesPoints {
+  chart: string;
+  line?: string;
+  /** Name of the x coordinate (e.g. 'step'); also the axis label. */
+  x: string;
+  /** Axis label of y (default: the chart name). */
+  y?: string;
+  logX?: boolean;
+  logY?: boolean;
+  points: [number, number][];
+}
 
 /** A stage's computation. (Method-style so a StageDef<S, I> is usable where a StageDef is expected.) */
 export type RunFunction<P, I> = { bivariance(ctx: RunContext<P, I>): Promise<RunResult> }['bivariance'];
@@ -183,6 +225,8 @@ export interface BuildRecord {
   wallSeconds: number;
   host: string;
   meta: Record<string, unknown>;
+  /** The build's log lines (log.txt), a blob outside `outputs`: it never enters a downstream key. */
+  log?: OutputEntry & { lines: number };
 }
 
 /**

@@ -47,6 +47,15 @@ export interface ModelAblation {
  */
 export type ModelKernel = 'auto' | 'fused' | 'tfjs';
 
+/**
+ * A tensor's values as a fresh Float32Array. Always asynchronous: GPU backends cannot read
+ * synchronously in Node (WebGPU's dataSync needs a browser canvas), and on the CPU backends the
+ * await costs nothing measurable.
+ */
+export async function readFloats(t: tf.Tensor): Promise<Float32Array> {
+  return Float32Array.from((await t.data()) as Float32Array);
+}
+
 /** Backends whose tensors live in host memory, where the fused WebAssembly kernel is the fast path. */
 const HOST_BACKENDS = new Set(['wasm', 'cpu']);
 
@@ -283,6 +292,7 @@ export class Transformer {
     return this.fusedKernel;
   }
 
+  /** Only on host backends (the fused path), where synchronous reads are free. */
   private paramArrays(): Float32Array[] {
     return this.variables.map((v) => v.dataSync() as Float32Array);
   }
@@ -299,18 +309,20 @@ export class Transformer {
    * Raw outputs [B, 2K, D+1] for sequences held in plain arrays (xs [B, K, D], ys [B, K]): the
    * fused kernel on CPU backends, the tfjs graph otherwise.
    */
-  outputsOf(xs: Float32Array, ys: Float32Array, B: number): Float32Array {
+  async outputsOf(xs: Float32Array, ys: Float32Array, B: number): Promise<Float32Array> {
     const { K, D } = this.cfg;
     const fused = this.fused();
     if (fused) return fused.forward(this.paramArrays(), xs, ys, B);
     const out = tf.tidy(() => this.forward(this.encode(tf.tensor3d(xs, [B, K, D]), tf.tensor2d(ys, [B, K]))));
-    const data = Float32Array.from(out.dataSync() as Float32Array);
-    out.dispose();
-    return data;
+    try {
+      return await readFloats(out);
+    } finally {
+      out.dispose();
+    }
   }
 
   /** Per-position MSE [K] (mean over the batch), no gradients. */
-  perPositionLoss(xs: tf.Tensor3D, ys: tf.Tensor2D): Float32Array {
+  async perPositionLoss(xs: tf.Tensor3D, ys: tf.Tensor2D): Promise<Float32Array> {
     const fused = this.fused();
     if (fused) {
       const B = this.checkBatch('perPositionLoss', xs, ys);
@@ -329,13 +341,15 @@ export class Transformer {
       return perPos;
     }
     const t = tf.tidy(() => this.perPositionTensor(xs, ys));
-    const out = t.dataSync() as Float32Array;
-    t.dispose();
-    return Float32Array.from(out);
+    try {
+      return await readFloats(t);
+    } finally {
+      t.dispose();
+    }
   }
 
   /** Per-position MSE [K] and the gradients of its mean over positions (the training loss), in `variables` order. */
-  lossAndGrads(xs: tf.Tensor3D, ys: tf.Tensor2D): { perPosition: Float32Array; grads: tf.Tensor[] } {
+  async lossAndGrads(xs: tf.Tensor3D, ys: tf.Tensor2D): Promise<{ perPosition: Float32Array; grads: tf.Tensor[] }> {
     const fused = this.fused();
     if (fused) {
       const B = this.checkBatch('lossAndGrads', xs, ys);
@@ -357,17 +371,18 @@ export class Transformer {
       return tf.mean(pp) as tf.Scalar;
     }, this.variables);
     value.dispose();
-    const perPosition = Float32Array.from(perPos!.dataSync() as Float32Array);
-    perPos!.dispose();
+    let perPosition: Float32Array;
+    try {
+      perPosition = await readFloats(perPos!);
+    } finally {
+      perPos!.dispose();
+    }
     return { perPosition, grads: this.variables.map((v) => grads[v.name]) };
   }
 
-  getParams(): TensorMap {
-    const out: TensorMap = {};
-    this.variables.forEach((v, i) => {
-      out[this.names[i]] = { shape: [...this.shapes[i]], data: Float32Array.from(v.dataSync() as Float32Array) };
-    });
-    return out;
+  async getParams(): Promise<TensorMap> {
+    const data = await Promise.all(this.variables.map(readFloats));
+    return Object.fromEntries(this.names.map((name, i) => [name, { shape: [...this.shapes[i]], data: data[i] }]));
   }
 
   setParams(params: TensorMap): void {
@@ -392,14 +407,14 @@ export class Transformer {
  * Runs the model over B sequences held in plain arrays, in chunks (bounded memory for large
  * evaluation sets). Returns ŷ [B, K], or with `fullOutput` the raw outputs [B, 2K, D+1].
  */
-export function runInChunks(model: Transformer, xs: Float32Array, ys: Float32Array, B: number, fullOutput = false, chunk = 1024): Float32Array {
+export async function runInChunks(model: Transformer, xs: Float32Array, ys: Float32Array, B: number, fullOutput = false, chunk = 1024): Promise<Float32Array> {
   const { K, D } = model.cfg;
   const V = D + 1;
   const width = fullOutput ? 2 * K * V : K;
   const out = new Float32Array(B * width);
   for (let start = 0; start < B; start += chunk) {
     const n = Math.min(chunk, B - start);
-    const raw = model.outputsOf(xs.subarray(start * K * D, (start + n) * K * D), ys.subarray(start * K, (start + n) * K), n);
+    const raw = await model.outputsOf(xs.subarray(start * K * D, (start + n) * K * D), ys.subarray(start * K, (start + n) * K), n);
     if (fullOutput) out.set(raw, start * width);
     else for (let i = 0; i < n * K; i++) out[start * K + i] = raw[2 * i * V]; // ŷ_k = output channel 0 at token 2k
   }

@@ -6,15 +6,21 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from './rng.ts';
 import type { SgldHyper } from './sgld-params.ts';
 
+export interface SgldStep {
+  perPosition: Float32Array;
+  grads: tf.Tensor[];
+}
+
 /** A differentiable loss that owns its data (a fixed dataset cycled in minibatches, or a fresh stream). */
 export interface SgldTarget {
   variables: tf.Variable[];
   /**
    * Loss of minibatch `batchIndex` at the current variables: per position (a K-vector; K = 1 for a
    * scalar loss), and the gradients of its mean over positions, in `variables` order.
-   * The caller disposes the returned grads.
+   * The caller disposes the returned grads. May answer with a promise (GPU backends read
+   * results asynchronously).
    */
-  lossAndGrads(batchIndex: number): { perPosition: Float32Array; grads: tf.Tensor[] };
+  lossAndGrads(batchIndex: number): SgldStep | Promise<SgldStep>;
 }
 
 export interface SgldChainOptions extends SgldHyper {
@@ -62,7 +68,7 @@ function abortError(signal: AbortSignal): Error {
  * same target can run the next chain. Never throws for a divergent chain: NaN/Inf is reported as
  * `failed` so the caller can drop it explicitly.
  */
-export function sgldChain(target: SgldTarget, opts: SgldChainOptions): ChainRun {
+export async function sgldChain(target: SgldTarget, opts: SgldChainOptions): Promise<ChainRun> {
   checkHyper(opts);
   const { eps, nbeta, gamma, burnin, draws, noise, signal, onProgress } = opts;
   const progressEvery = opts.progressEvery ?? 100;
@@ -77,7 +83,7 @@ export function sgldChain(target: SgldTarget, opts: SgldChainOptions): ChainRun 
   try {
     for (let t = 0; t < total; t++) {
       if (signal?.aborted) throw abortError(signal);
-      const { perPosition, grads } = target.lossAndGrads(t);
+      const { perPosition, grads } = await target.lossAndGrads(t);
       if (grads.length !== vars.length) {
         tf.dispose(grads);
         throw new Error(`sgld: target returned ${grads.length} grads for ${vars.length} variables`);

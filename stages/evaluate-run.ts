@@ -6,11 +6,12 @@ import { constantWeights, mean, mseByPosition, predictWithWeights, ridgeWeights 
 import { Transformer, runInChunks, type ModelConfig } from '../lib/model.ts';
 import { decodeTensors, encodeTensors } from '../lib/tensorfile.ts';
 import { initBackend } from '../lib/backend.ts';
+import { grantedDevice } from '../lib/device.ts';
 import { loadTasks } from './tasks.ts';
 import type { EvalResult, evaluateStage } from './evaluate.ts';
 
 export const run: StageRun<typeof evaluateStage> = async (ctx) => {
-  const backend = await initBackend();
+  const backend = await initBackend(grantedDevice(ctx.resources));
   const checkpointFile = ctx.inputs.checkpoint;
   const data = await loadTasks(ctx.inputs.tasks);
   const { config } = JSON.parse(await readFile(ctx.inputs.model, 'utf8')) as { config: ModelConfig };
@@ -23,8 +24,8 @@ export const run: StageRun<typeof evaluateStage> = async (ctx) => {
   try {
     const { K } = config;
     const pre = data.evalPretrain;
-    const pred = runInChunks(model, pre.xs, pre.ys, pre.B);
-    const predTrue = runInChunks(model, data.evalTrue.xs, data.evalTrue.ys, data.evalTrue.B);
+    const pred = await runInChunks(model, pre.xs, pre.ys, pre.B);
+    const predTrue = await runInChunks(model, data.evalTrue.xs, data.evalTrue.ys, data.evalTrue.B);
     const ridge = predictWithWeights(pre, ridgeWeights(pre, data.info.noiseVariance));
     const taskMeanPred = predictWithWeights(pre, constantWeights(pre, data.info.taskMean));
     const zeros = new Float64Array(pre.B * K);
@@ -48,7 +49,7 @@ export const run: StageRun<typeof evaluateStage> = async (ctx) => {
       fromTaskMean: K * mean(mseByPosition(pred, taskMeanPred, pre.B, K)),
     };
     const probe = data.probe;
-    const outputs = runInChunks(model, probe.xs, probe.ys, probe.B, true);
+    const outputs = await runInChunks(model, probe.xs, probe.ys, probe.B, true);
     await writeFile(path.join(ctx.outDir, 'eval.json'), JSON.stringify(result, null, 2) + '\n');
     await writeFile(path.join(ctx.outDir, 'outputs.swt'), encodeTensors({ outputs: { shape: [probe.B, 2 * K, config.D + 1], data: outputs } }, { step: meta.step }));
     return { backend };

@@ -10,6 +10,7 @@ import { sgldChain, ShuffledBatches, type ChainRun } from '../lib/sgld.ts';
 import { sampleBatch, type Batch, type TaskConfig } from '../lib/tasks.ts';
 import { decodeTensors } from '../lib/tensorfile.ts';
 import { initBackend } from '../lib/backend.ts';
+import type { Device } from '../lib/device.ts';
 
 export interface LlcJobSpec {
   checkpointFile: string;
@@ -25,10 +26,13 @@ export interface LlcJobSpec {
   batchSize: number;
   datasetSize: number;
   seed: number;
+  /** Where the chains compute: the device the llc node was granted. */
+  device: Device;
 }
 
 export type LlcJob = { kind: 'L0'; spec: LlcJobSpec } | { kind: 'chain'; spec: LlcJobSpec; chain: number };
-export type LlcJobResult = { kind: 'L0'; L0PerPos: number[] } | { kind: 'chain'; run: ChainRun };
+/** `backend`: the TensorFlow.js backend the job ran on, as initBackend describes it. */
+export type LlcJobResult = { kind: 'L0'; L0PerPos: number[]; backend: string } | { kind: 'chain'; run: ChainRun; backend: string };
 export interface ChainProgress {
   chain: number;
   done: number;
@@ -64,23 +68,25 @@ async function datasetFor(spec: LlcJobSpec): Promise<Batch> {
 }
 
 /** Per-position MSE at w* over all n sequences, accumulated in float64 over chunks of the batch size. */
-function datasetLoss(model: Transformer, data: Batch, chunk: number): number[] {
+async function datasetLoss(model: Transformer, data: Batch, chunk: number): Promise<number[]> {
   const { K, D, B } = data;
   const sums = new Float64Array(K);
   for (let start = 0; start < B; start += chunk) {
     const n = Math.min(chunk, B - start);
-    const perPos = tf.tidy(() =>
-      model.perPositionLoss(
-        tf.tensor3d(data.xs.subarray(start * K * D, (start + n) * K * D), [n, K, D]),
-        tf.tensor2d(data.ys.subarray(start * K, (start + n) * K), [n, K]),
-      ),
-    );
+    const xs = tf.tensor3d(data.xs.subarray(start * K * D, (start + n) * K * D), [n, K, D]);
+    const ys = tf.tensor2d(data.ys.subarray(start * K, (start + n) * K), [n, K]);
+    let perPos: Float32Array;
+    try {
+      perPos = await model.perPositionLoss(xs, ys);
+    } finally {
+      tf.dispose([xs, ys]);
+    }
     for (let k = 0; k < K; k++) sums[k] += perPos[k] * n;
   }
   return Array.from(sums, (s) => s / B);
 }
 
-function runChain(model: Transformer, data: Batch, spec: LlcJobSpec, chain: number, progress?: (p: ChainProgress) => void): ChainRun {
+function runChain(model: Transformer, data: Batch, spec: LlcJobSpec, chain: number, progress?: (p: ChainProgress) => void): Promise<ChainRun> {
   const { K, D } = data;
   const m = spec.batchSize;
   const batches = new ShuffledBatches(spec.datasetSize, m, rngStream(spec.seed, 'sgld-batches', chain));
@@ -89,7 +95,7 @@ function runChain(model: Transformer, data: Batch, spec: LlcJobSpec, chain: numb
   return sgldChain(
     {
       variables: model.variables,
-      lossAndGrads(b) {
+      async lossAndGrads(b) {
         const rows = batches.batch(b);
         rows.forEach((r, i) => {
           xs.set(data.xs.subarray(r * K * D, (r + 1) * K * D), i * K * D);
@@ -98,7 +104,7 @@ function runChain(model: Transformer, data: Batch, spec: LlcJobSpec, chain: numb
         const x = tf.tensor3d(xs, [m, K, D]);
         const y = tf.tensor2d(ys, [m, K]);
         try {
-          return model.lossAndGrads(x, y);
+          return await model.lossAndGrads(x, y);
         } finally {
           x.dispose();
           y.dispose();
@@ -119,9 +125,9 @@ function runChain(model: Transformer, data: Batch, spec: LlcJobSpec, chain: numb
 }
 
 export async function runLlcJob(job: LlcJob, progress?: (p: ChainProgress) => void): Promise<LlcJobResult> {
-  await initBackend();
+  const backend = await initBackend(job.spec.device);
   const model = await modelFor(job.spec);
   const data = await datasetFor(job.spec);
-  if (job.kind === 'L0') return { kind: 'L0', L0PerPos: datasetLoss(model, data, job.spec.batchSize) };
-  return { kind: 'chain', run: runChain(model, data, job.spec, job.chain, progress) };
+  if (job.kind === 'L0') return { kind: 'L0', L0PerPos: await datasetLoss(model, data, job.spec.batchSize), backend };
+  return { kind: 'chain', run: await runChain(model, data, job.spec, job.chain, progress), backend };
 }

@@ -1,9 +1,10 @@
-// Worker-thread entry for LLC jobs (see stages/llc-chain.ts and stages/worker-pool.ts).
+// Worker-thread handler for LLC jobs (stages/llc-chain.ts), run through ctx.threads by llc-run.ts.
+import type { ThreadHandler } from '../engine/index.ts';
 import { runLlcJob, type LlcJob, type LlcJobResult } from './llc-chain.ts';
-import { serveJobs } from './worker-pool.ts';
 
-serveJobs<LlcJob, LlcJobResult>(async (job, progress) => {
-  const result = await runLlcJob(job, progress);
+export const handle: ThreadHandler<LlcJob, LlcJobResult> = async (job, io) => {
+  const result = await runLlcJob(job, (data) => io.post(data));
   // Hand the chain's loss buffer over instead of copying it.
-  return { result, transfer: result.kind === 'chain' ? [result.run.losses.buffer as ArrayBuffer] : [] };
-});
+  if (result.kind === 'chain') io.transfer(result.run.losses.buffer as ArrayBuffer);
+  return result;
+};

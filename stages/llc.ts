@@ -7,6 +7,7 @@ import os from 'node:os';
 import { z } from 'zod';
 import { defineStage } from '../engine/index.ts';
 import { fromScale } from '../lib/sgld-params.ts';
+import { deviceResources, requestedDevice } from '../lib/device.ts';
 import { modelConfigSchema, taskConfigSchema } from './schemas.ts';
 
 const positiveInt = z.number().int().positive();
@@ -67,7 +68,9 @@ export const llcStage = defineStage({
   name: 'llc',
   module: import.meta.url,
   params: llcParams,
-  resources: (p) => ({ cpu: Math.max(1, Math.min(p.sampler.chains, os.availableParallelism())) }),
+  // On the CPU the chains run in parallel, one worker thread per core; on a GPU they take turns on
+  // the one device (a worker thread of their own, so the node's thread stays responsive).
+  resources: (p) => (requestedDevice() === 'gpu' ? deviceResources(1) : { cpu: Math.max(1, Math.min(p.sampler.chains, os.availableParallelism())) }),
   // tasks: read only for a finite M (its task set); with M = 'inf' the data come from the prior.
   inputs: { checkpoint: 'file', tasks: 'dir?' },
   run: new URL('./llc-run.ts', import.meta.url),

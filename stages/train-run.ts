@@ -5,13 +5,14 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { StageRun } from '../engine/index.ts';
 import { constantWeights, dmmseWeights, mean, mseByPosition, predictWithWeights, ridgeWeights } from '../lib/baselines.ts';
-import { Transformer, initParams, paramShapes, runInChunks, type ModelConfig } from '../lib/model.ts';
+import { Transformer, initParams, paramShapes, readFloats, runInChunks, type ModelConfig } from '../lib/model.ts';
 import { Adam, checkpointSteps, oneCycleLr } from '../lib/optim.ts';
 import { rngStream } from '../lib/rng.ts';
 import { sampleBatch, type Batch, type TaskConfig } from '../lib/tasks.ts';
 import { decodeTensors, encodeTensors, type TensorMap } from '../lib/tensorfile.ts';
 import { initBackend } from '../lib/backend.ts';
 import { checkpointName, type MetricsLine, type PredictorMse, type SetMetrics, type trainStage } from './train.ts';
+import { grantedDevice } from '../lib/device.ts';
 import { loadTasks, type TaskData } from './tasks.ts';
 
 const STATE_VERSION = 1;
@@ -53,9 +54,9 @@ function predictorMse(pred: ArrayLike<number>, target: ArrayLike<number>, B: num
   return { mse: mean(msePerPos), msePerPos };
 }
 
-function setMetrics(model: Transformer, set: EvalSet): SetMetrics {
+async function setMetrics(model: Transformer, set: EvalSet): Promise<SetMetrics> {
   const { B, K, xs, ys } = set.batch;
-  const pred = runInChunks(model, xs, ys, B);
+  const pred = await runInChunks(model, xs, ys, B);
   return {
     ...predictorMse(pred, ys, B, K),
     deltaRidge: mean(mseByPosition(pred, set.ridge, B, K)),
@@ -98,7 +99,7 @@ function encodeState(state: TrainState, names: string[], shapes: number[][]): Ui
 export const run: StageRun<typeof trainStage> = async (ctx) => {
   const started = Date.now();
   const { model: modelCfg, task, steps, batchSize, lr, seed } = ctx.params;
-  const backend = await initBackend();
+  const backend = await initBackend(grantedDevice(ctx.resources));
   const data = await loadTasks(ctx.inputs.tasks);
   checkConsistency(modelCfg, task, data);
 
@@ -128,8 +129,8 @@ export const run: StageRun<typeof trainStage> = async (ctx) => {
       const batch = sampleBatch(task, batchSize, rngStream(seed, 'train-data', s), data.taskSet);
       const xs = tf.tensor3d(batch.xs, [batchSize, K, D]);
       const ys = tf.tensor2d(batch.ys, [batchSize, K]);
-      const { perPosition, grads } = model.lossAndGrads(xs, ys);
-      const gradArrays = grads.map((g) => g.dataSync() as Float32Array);
+      const { perPosition, grads } = await model.lossAndGrads(xs, ys);
+      const gradArrays = await Promise.all(grads.map(readFloats));
       const lrNow = oneCycleLr(s, steps, lr);
       state.adam.step(state.params, gradArrays, lrNow);
       tf.dispose([xs, ys, ...grads]);
@@ -137,7 +138,7 @@ export const run: StageRun<typeof trainStage> = async (ctx) => {
       lastLoss = mean(perPosition);
       if (isCheckpoint.has(s)) {
         await writeAtomic(path.join(ckptDir, checkpointName(s)), encodeTensors(toMap(state.params), { step: s }));
-        state.metrics.push({ step: s, lr: lrNow, batchLoss: lastLoss, pretrain: setMetrics(model, sets.pretrain), true: setMetrics(model, sets.true) });
+        state.metrics.push({ step: s, lr: lrNow, batchLoss: lastLoss, pretrain: await setMetrics(model, sets.pretrain), true: await setMetrics(model, sets.true) });
         state.nextStep = s + 1;
         await writeAtomic(stateFile, encodeState(state, names, dims));
       }
@@ -172,5 +173,7 @@ export const run: StageRun<typeof trainStage> = async (ctx) => {
   await write('train.json', { steps, checkpointSteps: grid, backend, finalLoss });
   const wallSeconds = (Date.now() - started) / 1000;
   ctx.log.info(`train: ${steps} steps on ${backend} in ${wallSeconds.toFixed(1)} s, final batch loss ${finalLoss}`);
-  return { backend, wallSeconds };
+  // Charted by the dashboard (meta.series): test loss on the pretraining distribution per checkpoint.
+  const series = [{ chart: 'test loss', x: 'step', y: 'test loss (pretraining tasks)', logX: true, logY: true, points: state.metrics.map((m): [number, number] => [m.step, m.pretrain.mse]) }];
+  return { backend, wallSeconds, series };
 };

@@ -11,6 +11,7 @@
 // comes from its own stream, the resumed run is byte-identical to an uninterrupted one.
 import { z } from 'zod';
 import { defineStage } from '../engine/index.ts';
+import { deviceResources } from '../lib/device.ts';
 import { checkpointGridSchema, modelConfigSchema, taskConfigSchema } from './schemas.ts';
 
 const positiveInt = z.number().int().positive();
@@ -52,7 +53,7 @@ export const trainStage = defineStage({
   module: import.meta.url,
   params: trainParams,
   heavy: true,
-  resources: { cpu: 1 },
+  resources: () => deviceResources(1),
   inputs: { tasks: 'dir' },
   run: new URL('./train-run.ts', import.meta.url),
 });

@@ -2,7 +2,7 @@
 import { parseArgs as parseArgv } from 'node:util';
 
 export interface ParsedArgs {
-  command: 'run' | 'gc' | 'worker' | 'build-node';
+  command: 'run' | 'gc' | 'worker' | 'serve' | 'log' | 'graph' | 'build-node';
   targets: string[];
   config?: string;
   only: string[];
@@ -28,7 +28,16 @@ export interface ParsedArgs {
   verbose: boolean;
   yes: boolean;
   help: boolean;
+  /** Dashboard: `serve`, or `--serve` next to a build / watch. */
+  serve: boolean;
+  port?: number;
+  host?: string;
+  /** `graph --format`. */
+  format: 'dot' | 'mermaid' | 'json';
 }
+
+/** The dashboard's default port (`serve`, `--serve`); --port 0 picks any free one. */
+export const DEFAULT_PORT = 8750;
 
 export class UsageError extends Error {}
 
@@ -36,6 +45,9 @@ export const HELP = `usage: pipeline.ts [targets…] [options]
        pipeline.ts gc [--yes]
        pipeline.ts worker --queue redis://host:port [--cpus N] [--gpus N]
        pipeline.ts [targets…] --executor slurm [--slurm-partition P] [--slurm-time T] …
+       pipeline.ts serve [--port P] [--host H]
+       pipeline.ts log NODE
+       pipeline.ts graph [--format dot|mermaid|json]
 
 targets: node ids, stage names or tags (e.g. figures); default: everything
   --config FILE     config file (default configs/default.yaml)
@@ -56,10 +68,17 @@ targets: node ids, stage names or tags (e.g. figures); default: everything
   --watch-heavy     in watch mode, start heavy stages too
   --in-process      run stages in this process instead of worker threads (debugging)
   --verbose         also print a line per cached node
+  --serve           also serve the live dashboard while building (with --watch: across rebuilds)
+  --port P          dashboard port (default 8750; 0 = any free port)
+  --host H          dashboard address (default 127.0.0.1: this machine only)
 gc: delete records, blobs, views and work dirs the current config cannot reach (dry run unless --yes)
 worker: build nodes from the queue until stopped; --cpus / --gpus size its pools (default: cores / 1;
   0 = take no nodes of that kind); STAGEWISE_QUEUE_LOCK_MS sets how soon a dead worker's node moves
-  to another worker (default 30000)`;
+  to another worker (default 30000)
+serve: the dashboard (graph, node pages, results, logs) over the store and plan, read-only; it follows
+  builds by other processes, config and code edits
+log NODE: the stored log of NODE's current (or last) build, or of its last failure
+graph: the plan as a graph with each node's state (--format dot, mermaid or json; default dot)`;
 
 const OPTIONS = {
   config: { type: 'string' },
@@ -89,7 +108,13 @@ const OPTIONS = {
   verbose: { type: 'boolean' },
   yes: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  serve: { type: 'boolean' },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  format: { type: 'string' },
 } as const;
+
+const COMMANDS = ['gc', 'worker', 'serve', 'log', 'graph', 'build-node'] as const;
 
 function integer(flag: string, v: string | undefined, min: number, why = ''): number | undefined {
   if (v === undefined) return undefined;
@@ -122,7 +147,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
   const list = (xs: string[] | undefined) => (xs ?? []).flatMap((x) => x.split(',')).map((s) => s.trim()).filter(Boolean);
   let command: ParsedArgs['command'] = 'run';
   const positionals = [...parsed.positionals];
-  if (positionals[0] === 'gc' || positionals[0] === 'worker' || positionals[0] === 'build-node') command = positionals.shift() as ParsedArgs['command'];
+  if ((COMMANDS as readonly string[]).includes(positionals[0])) command = positionals.shift() as (typeof COMMANDS)[number];
   if (v.executor !== undefined && v.executor !== 'local' && v.executor !== 'slurm') {
     throw new UsageError(`--executor: expected local or slurm, got ${JSON.stringify(v.executor)} (for BullMQ workers use --queue)`);
   }
@@ -159,7 +184,16 @@ export function parseArgs(argv: string[]): ParsedArgs {
     verbose: Boolean(v.verbose),
     yes: Boolean(v.yes),
     help: Boolean(v.help),
+    serve: Boolean(v.serve),
+    port: integer('--port', v.port, 0),
+    host: v.host,
+    format: 'dot',
   };
+  if (v.format !== undefined) {
+    if (v.format !== 'dot' && v.format !== 'mermaid' && v.format !== 'json') throw new UsageError(`--format: expected dot, mermaid or json, got ${JSON.stringify(v.format)}`);
+    if (a.command !== 'graph') throw new UsageError('--format only applies to graph');
+    a.format = v.format;
+  }
   if (a.yes && a.command !== 'gc') throw new UsageError('--yes only applies to gc');
   if (a.command === 'worker') {
     if (!a.queue) throw new UsageError('worker: --queue redis://host:port is required');
@@ -173,6 +207,12 @@ export function parseArgs(argv: string[]): ParsedArgs {
   if (a.executor === 'slurm' && (a.queue !== undefined || a.watch || a.command !== 'run')) throw new UsageError('--executor slurm runs a build: it does not combine with --queue, --watch, gc, worker or build-node');
   if (a.queue !== undefined && a.watch) throw new UsageError('--queue does not combine with --watch');
   if (a.queue !== undefined && a.command === 'gc') throw new UsageError('--queue does not apply to gc');
+  if (a.command === 'log' && a.targets.length !== 1) throw new UsageError(`log: expected one node id, got ${a.targets.length ? a.targets.join(' ') : 'none'}`);
+  if ((a.command === 'serve' || a.command === 'graph') && a.targets.length > 0) throw new UsageError(`${a.command}: takes no targets (it shows the whole graph); got ${a.targets.join(' ')}`);
+  if (a.port !== undefined && a.port > 65535) throw new UsageError(`--port: expected 0…65535, got ${a.port}`);
+  if ((a.port !== undefined || a.host !== undefined) && !a.serve && a.command !== 'serve') throw new UsageError('--port / --host only apply to serve or --serve');
+  if (a.serve && a.command !== 'run') throw new UsageError(`--serve applies to a build; for ${a.command} use: serve`);
+  if (a.serve && (a.dryRun || a.explain)) throw new UsageError('--serve needs a build (not --dry-run / --explain); to look without building use: serve');
   return a;
 }
 

@@ -4,9 +4,11 @@ import { upstreamClosure } from '../key/graph.ts';
 import { planNodes } from '../key/plan.ts';
 import { createReporter, loadLiveRenderer, summaryJson, summaryLine } from '../run/progress.ts';
 import { runGraph } from '../run/scheduler.ts';
+import { teeEvents } from '../serve/hub.ts';
 import { UsageError } from './args.ts';
 import { dryRunCommand } from './explain.ts';
 import type { CommandContext } from './main.ts';
+import { startServingFor, untilAborted } from './serve.ts';
 
 export async function buildCommand(c: CommandContext): Promise<number> {
   const { args, graph, store, root, local, force, say, err, command, signals, pools, makeRunner } = c;
@@ -42,6 +44,7 @@ export async function buildCommand(c: CommandContext): Promise<number> {
     if (args.inProcess) err('warning: --in-process with --watch: code edits change keys but run the code loaded at start; restart to pick them up');
     const { startWatch } = await import('../run/watch.ts');
     const live = await loadLiveRenderer(c.stderr);
+    const serving = args.serve ? await startServingFor(c, say) : null;
     const handle = startWatch({
       configFile: c.configFile,
       load: c.load,
@@ -52,15 +55,24 @@ export async function buildCommand(c: CommandContext): Promise<number> {
       pools,
       watchHeavy: args.watchHeavy,
       print: (l) => err(l),
-      events: (total) => createReporter({ total, stream: c.stderr, live, verbose: args.verbose }),
+      events: (total) => {
+        const reporter = createReporter({ total, stream: c.stderr, live, verbose: args.verbose });
+        return serving ? teeEvents(reporter, serving.hub.runEvents(total)) : reporter;
+      },
       afterRun: async () => {
         await local.flush();
       },
     });
     handle.on('run', (s) => say(args.json ? summaryJson(s) : summaryLine(s)));
+    if (serving) {
+      handle.on('planned', (g, plan) => serving.hub.setPlan(g, plan));
+      handle.on('run', (s) => serving.hub.runFinished(s));
+      handle.on('problem', (e) => serving.hub.setProblem(e.message));
+    }
     handle.on('idle', () => err('watch: waiting for changes (Ctrl-C to stop)'));
     await new Promise<void>((res) => signals.controller.signal.addEventListener('abort', () => res(), { once: true }));
     await handle.close();
+    await serving?.dashboard.close();
     return signals.exitCode() ?? 0;
   }
 
@@ -69,6 +81,7 @@ export async function buildCommand(c: CommandContext): Promise<number> {
   const slurm = args.executor === 'slurm' ? await (await import('./build-node.ts')).openSlurm(c) : null;
   const progressStream = args.json ? c.stderr : c.stdout;
   const reporter = createReporter({ total: ids.length, stream: progressStream, live: await loadLiveRenderer(progressStream), verbose: args.verbose });
+  const serving = args.serve ? await startServingFor(c, (l) => progressStream.write(`${l}\n`)) : null;
   const runner = makeRunner();
   let summary;
   try {
@@ -81,7 +94,7 @@ export async function buildCommand(c: CommandContext): Promise<number> {
       pools,
       force,
       signal: signals.controller.signal,
-      events: reporter,
+      events: serving ? teeEvents(reporter, serving.hub.runEvents(ids.length)) : reporter,
       remote: dispatcher?.build ?? slurm?.build,
       holdBack: onlyIds ? (node) => (onlyIds.has(node.id) ? null : `not selected by --only (build it with: ${command} ${node.id})`) : undefined,
     });
@@ -94,6 +107,17 @@ export async function buildCommand(c: CommandContext): Promise<number> {
   }
   say(args.json ? summaryJson(summary) : summaryLine(summary));
   const interrupted = signals.exitCode();
-  if (interrupted !== null) return interrupted;
-  return summary.failed > 0 || summary.skipped > 0 ? 1 : 0;
+  if (interrupted !== null) {
+    await serving?.dashboard.close();
+    return interrupted;
+  }
+  const code = summary.failed > 0 || summary.skipped > 0 ? 1 : 0;
+  if (serving) {
+    // The run is over; the page stays up to look at results and logs.
+    serving.hub.runFinished(summary);
+    err(`dashboard: still serving ${serving.dashboard.url} (Ctrl-C to stop)`);
+    await untilAborted(signals.controller.signal);
+    await serving.dashboard.close();
+  }
+  return code;
 }

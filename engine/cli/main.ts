@@ -18,6 +18,7 @@ import type { NodeDecl, Store } from '../types.ts';
 import { buildCommand } from './build.ts';
 import { explainCommand } from './explain.ts';
 import { gcCommand } from './gc.ts';
+import { graphCommand, logCommand, serveCommand } from './serve.ts';
 import { handleSignals } from './signals.ts';
 import { workerCommand } from './worker.ts';
 
@@ -138,6 +139,9 @@ async function cliMain(opts: CliOptions): Promise<number> {
   };
   try {
     if (args.command === 'gc') return await gcCommand(ctx);
+    if (args.command === 'graph') return await graphCommand(ctx);
+    if (args.command === 'log') return await logCommand(ctx);
+    if (args.command === 'serve') return await serveCommand(ctx);
     if (args.command === 'build-node') return await (await import('./build-node.ts')).buildNodeCliCommand(ctx);
     if (args.explain) return await explainCommand(ctx);
     return await buildCommand(ctx);

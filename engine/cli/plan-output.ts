@@ -18,7 +18,13 @@ export function printPlan(plan: Map<string, Assessment>, graph: Graph, json: boo
 }
 
 export function explainJson(a: Assessment, graph: Graph) {
-  return { ...planEntry(a, graph), fingerprint: a.fingerprint, codeFiles: a.code.codeFiles };
+  return { ...planEntry(a, graph), fingerprint: a.fingerprint, codeFiles: a.code.codeFiles, ...(a.record ? { built: builtInfo(a) } : {}) };
+}
+
+/** How the stored build was made: recorded, not part of the key (e.g. the compute backend). */
+function builtInfo(a: Assessment) {
+  const r = a.record!;
+  return { host: r.host, startedAt: r.startedAt, wallSeconds: r.wallSeconds, meta: r.meta };
 }
 
 export function explainText(a: Assessment): string {
@@ -32,6 +38,11 @@ export function explainText(a: Assessment): string {
     for (const [f, h] of Object.entries(a.code.codeFiles).sort()) lines.push(`    ${f} ${f.startsWith('npm:') ? h : h.slice(0, 12)}`);
     lines.push('  inputs:');
     for (const [name, d] of Object.entries(fp.inputs)) lines.push(`    ${name}: ${Array.isArray(d) ? d.map((x) => x.slice(0, 12)).join(', ') : d.slice(0, 12)}`);
+  }
+  if (a.record) {
+    const b = builtInfo(a);
+    const backend = typeof b.meta.backend === 'string' ? `, backend ${b.meta.backend}` : '';
+    lines.push(`  built ${b.startedAt} on ${b.host} in ${b.wallSeconds.toFixed(1)} s${backend} (recorded, not in the key: --force ${a.id} rebuilds here)`);
   }
   for (const w of a.code.warnings) lines.push(`  warning: ${w}`);
   return lines.join('\n');

@@ -134,6 +134,7 @@ export async function openDispatcher(opts: DispatcherOptions): Promise<Dispatche
         failed: (reason) => settle(() => reject(remoteFailure(reason))),
         progress: (p) => {
           if ('worker' in p) hooks.log('info', `running on worker ${p.worker}`);
+          else if ('log' in p) hooks.log(p.log.level, p.log.msg);
           else hooks.progress(p.done, p.total, p.unit);
         },
         stalled: () => hooks.log('warn', 'its worker stopped renewing the job lock (killed?); requeued for another worker'),

@@ -184,4 +184,4 @@ export interface JobResult {
 }
 
 /** What a worker reports through job.updateProgress. */
-export type JobProgress = { worker: string } | { done: number; total: number; unit?: string };
+export type JobProgress = { worker: string } | { done: number; total: number; unit?: string } | { log: { level: 'info' | 'warn'; msg: string } };

@@ -169,7 +169,11 @@ export async function runQueueWorker(opts: QueueWorkerOptions): Promise<void> {
           let lastProgress = 0;
           const hooks: RunHooks = {
             signal: controller.signal,
-            log: (level, msg) => opts.print(`  ${job.nodeId}: ${level === 'warn' ? 'warning: ' : ''}${msg}`),
+            log: (level, msg) => {
+              opts.print(`  ${job.nodeId}: ${level === 'warn' ? 'warning: ' : ''}${msg}`);
+              // The coordinator shows it live and keeps it if the node fails (a success keeps it in the record).
+              bullJob.updateProgress({ log: { level, msg } } satisfies JobProgress).catch(() => {});
+            },
             progress: (done, total, unit) => {
               const now = Date.now();
               if (now - lastProgress < PROGRESS_EVERY_MS && done < total) return;

@@ -4,11 +4,12 @@
 import { hostname } from 'node:os';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { faultPoint } from './fault.ts';
+import { faultPoint, journalBuild } from './fault.ts';
 import { removeTree, safeSegment } from '../store/fsutil.ts';
 import type { Fingerprint } from '../key/keys.ts';
 import { storeOutputs } from '../store/outputs.ts';
 import { writePointer } from '../key/plan.ts';
+import { clearFailure, LogCollector, storeLog } from '../store/logs.ts';
 import { AbortedError, type RunHooks, type StageRunner } from './runner.ts';
 import type { BuildRecord, NodeKey, Resources, Store, UpstreamBuild } from '../types.ts';
 
@@ -39,22 +40,59 @@ export function workDirFor(root: string, stage: string, nodeId: string, key: Nod
   return join(root, 'work', stage, `${safeSegment(nodeId)}-${key.slice(0, 16)}`);
 }
 
+// Scratch dirs are named `<node>.<host>.<pid>-XXXXXX`: a later process on the same host can then
+// tell the scratch of a killed build (its pid is gone) from one a live process is still writing.
+const HOST = hostname().replace(/[^A-Za-z0-9_-]/g, '_');
+const SCRATCH_OWNER = /\.([A-Za-z0-9_-]+)\.(\d+)-[^.]*$/;
+const swept = new Map<string, Promise<void>>();
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes scratch dirs that killed builds on this host left behind; once per process and root. */
+export function sweepStaleScratch(root: string): Promise<void> {
+  let done = swept.get(root);
+  if (!done) {
+    done = (async () => {
+      const dir = join(root, 'tmp');
+      const entries = await fsp.readdir(dir).catch(() => [] as string[]);
+      for (const name of entries) {
+        const owner = SCRATCH_OWNER.exec(name);
+        if (owner && owner[1] === HOST && !processAlive(Number(owner[2]))) await removeTree(join(dir, name));
+      }
+    })();
+    swept.set(root, done);
+  }
+  return done;
+}
+
 export async function buildNode(job: BuildJob, env: BuildEnv, hooks: RunHooks): Promise<BuildRecord> {
   await fsp.mkdir(join(env.root, 'tmp'), { recursive: true });
-  const outDir = await fsp.mkdtemp(join(env.root, 'tmp', `${safeSegment(job.nodeId).slice(0, 60)}-`));
+  await sweepStaleScratch(env.root);
+  const outDir = await fsp.mkdtemp(join(env.root, 'tmp', `${safeSegment(job.nodeId).slice(0, 60)}.${HOST}.${process.pid}-`));
   const workDir = workDirFor(env.root, job.stage.name, job.nodeId, job.key);
   await fsp.mkdir(workDir, { recursive: true });
   const startedAt = new Date();
   const t0 = performance.now();
+  // Kept with the record; a failure's lines are kept by whoever reports it (the scheduler).
+  const log = new LogCollector();
+  const logged: RunHooks = { ...hooks, log: (level, msg) => (log.add(level, msg), hooks.log(level, msg)) };
   try {
     const result = await env.runner.run(
       { nodeId: job.nodeId, stage: job.stage, rawParams: job.rawParams, params: job.params, inputs: job.inputs, outDir, workDir, resources: job.resources, upstream: job.upstream },
-      hooks,
+      logged,
     );
     // A run that finished after an abort may have been cut short: never record it.
     if (hooks.signal.aborted) throw new AbortedError(job.nodeId);
     const { outputs, outputDigest } = await storeOutputs(env.store, outDir);
     if (hooks.signal.aborted) throw new AbortedError(job.nodeId);
+    const logEntry = await storeLog(env.store, env.root, log.text(), log.count);
     faultPoint('after-blobs');
     const record: BuildRecord = {
       formatVersion: job.fingerprint.formatVersion,
@@ -72,9 +110,12 @@ export async function buildNode(job: BuildJob, env: BuildEnv, hooks: RunHooks): 
       wallSeconds: (performance.now() - t0) / 1000,
       host: hostname(),
       meta: { ...(result ?? {}) },
+      log: logEntry,
     };
     await env.store.putRecord(record);
+    journalBuild(job.key, job.nodeId);
     await writePointer(env.root, job.stage.name, job.nodeId, job.key);
+    await clearFailure(env.root, job.stage.name, job.nodeId);
     await removeTree(workDir);
     return record;
   } finally {

@@ -1,6 +1,8 @@
 // Calling a stage's computation: an inline run function, or the `run` export of the module its
 // `run` URL names (imported here, where the node runs, never while planning).
-import type { AnyInputs, InputDecls, RunContext, RunResult, StageDef } from '../types.ts';
+import type { AnyInputs, InputDecls, RunContext, RunResult, StageDef, StageThreads } from '../types.ts';
+import PQueue from 'p-queue';
+import { ThreadPool } from './threads.ts';
 
 type Run = (ctx: RunContext<unknown, AnyInputs>) => Promise<RunResult>;
 
@@ -41,8 +43,30 @@ export function completeInputs(stage: string, declared: InputDecls | undefined, 
   return out;
 }
 
+/** A context as callers prepare it; invokeStage adds the thread pool. */
+export type PreparedContext = Omit<RunContext<unknown, AnyInputs>, 'threads'> & { threads?: StageThreads };
+
+// One pool per thread that runs stages (the main thread with --in-process, or a stage's worker):
+// kept across nodes, so a stage's job threads keep what they imported.
+let jobThreads: ThreadPool | null = null;
+
+/** ctx.threads: jobs of this node, at most resources.cpu at once, aborted with the node. */
+export function stageThreads(ctx: Pick<RunContext<unknown>, 'signal' | 'resources'>): StageThreads {
+  // The pool may hold more idle workers than this node was granted (an earlier node's); the queue
+  // keeps this node's jobs within its grant.
+  const granted = Math.max(1, ctx.resources.cpu);
+  const queue = new PQueue({ concurrency: granted });
+  return {
+    run<R>(handler: URL, payload: unknown, opts: { onMessage?: (data: unknown) => void } = {}) {
+      jobThreads ??= new ThreadPool({ size: Number.POSITIVE_INFINITY });
+      const pool = jobThreads;
+      return queue.add(() => pool.run<R>(handler.href, payload, { ...opts, signal: ctx.signal, size: granted })) as Promise<R>;
+    },
+  };
+}
+
 /** Runs a stage on a prepared context (the in-process runner, worker threads and tests use this). */
-export async function invokeStage(stage: StageDef, ctx: RunContext<unknown, AnyInputs>): Promise<RunResult> {
+export async function invokeStage(stage: StageDef, ctx: PreparedContext): Promise<RunResult> {
   const run = await stageRunFunction(stage);
-  return run({ ...ctx, inputs: completeInputs(stage.name, stage.inputs, ctx.inputs) });
+  return run({ ...ctx, threads: ctx.threads ?? stageThreads(ctx), inputs: completeInputs(stage.name, stage.inputs, ctx.inputs) });
 }

@@ -18,7 +18,11 @@ export class ResourcePools {
     this.free = { ...capacity };
   }
 
-  /** A stage's request, defaulted to { cpu: 1 } and clamped to the pool size so it can always run. */
+  /**
+   * A stage's request, defaulted to { cpu: 1 } and clamped to the pool size so it can always run.
+   * One exception: a GPU request against an empty gpu pool is an error, not a request for nothing —
+   * the node would otherwise run without the GPU it asked for (and beside other GPU nodes).
+   */
   clamp(req: Resources | undefined): Required<Resources> {
     const r = req ?? { cpu: 1 };
     const out = { cpu: 0, gpu: 0 };
@@ -26,6 +30,9 @@ export class ResourcePools {
       const n = r[name] ?? 0;
       if (!Number.isFinite(n) || n < 0) throw new Error(`resources.${name}: expected a non-negative number, got ${n}`);
       out[name] = Math.min(Math.ceil(n), this.capacity[name]);
+    }
+    if (out.gpu === 0 && (r.gpu ?? 0) > 0) {
+      throw new Error(`needs ${r.gpu} gpu, but the gpu pool is empty (--gpus 0): give the pool a GPU (--gpus 1), or configure the stage not to request one`);
     }
     return out;
   }

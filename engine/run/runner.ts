@@ -1,12 +1,10 @@
 // Running a stage's run(): in this process (debugging, fast tests) or in a pool of persistent
 // worker threads, so CPU-bound stages (single-threaded tfjs-wasm) really run in parallel and an
 // abort can stop a node that ignores its signal.
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import type { AnyInputs, Resources, RunResult, StageDef, UpstreamBuild } from '../types.ts';
 import { invokeStage } from './invoke.ts';
+import type { StageThreadJob, StageThreadMessage } from './stage-thread.ts';
+import { ThreadAbortError, ThreadPool } from './threads.ts';
 
 export interface StageTask {
   nodeId: string;
@@ -59,17 +57,6 @@ export function inProcessRunner(): StageRunner {
   };
 }
 
-type FromWorker =
-  | { type: 'log'; level: 'info' | 'warn'; msg: string }
-  | { type: 'progress'; done: number; total: number; unit?: string }
-  | { type: 'done'; result: RunResult }
-  | { type: 'error'; message: string; stack?: string };
-
-interface PooledWorker {
-  worker: Worker;
-  busy: boolean;
-}
-
 export interface WorkerPoolOptions {
   /** How long a stage may take to honour its abort signal before its worker is terminated. */
   abortGraceMs?: number;
@@ -77,104 +64,41 @@ export interface WorkerPoolOptions {
   stdout?: NodeJS.WritableStream;
 }
 
-/** tsx's register() API; import.meta.resolve is missing when this file is loaded through require (uvu -r tsx). */
-function tsxApiUrl(): string {
-  if (typeof import.meta.resolve === 'function') return import.meta.resolve('tsx/esm/api');
-  // require resolves the CommonJS build; its ESM twin sits next to it (the CJS register() cannot load the hooks).
-  const cjs = createRequire(import.meta.url).resolve('tsx/esm/api');
-  const esm = cjs.replace(/\.cjs$/, '.mjs');
-  return pathToFileURL(existsSync(esm) ? esm : cjs).href;
-}
+const STAGE_THREAD = new URL('./stage-thread.ts', import.meta.url).href;
 
-/** Persistent workers: a stage module (and tfjs) is imported once per worker and stays cached. */
+/**
+ * Stages in persistent worker threads (run/threads.ts): a stage module (and tfjs) is imported once
+ * per worker and stays cached. No size limit here: the scheduler's resource pools bound concurrency.
+ */
 export function workerPool(opts: WorkerPoolOptions = {}): StageRunner {
-  const grace = opts.abortGraceMs ?? 2000;
-  const idle: PooledWorker[] = [];
-  const all = new Set<PooledWorker>();
-  const workerUrl = new URL('./thread-entry.ts', import.meta.url).href;
-  const tsxApi = tsxApiUrl();
-
-  function spawn(): PooledWorker {
-    // Workers do not inherit the tsx loader, so each registers it before importing the entry.
-    const bootstrap = `import(${JSON.stringify(tsxApi)}).then((m) => { (m.register ?? m.default.register)(); return import(${JSON.stringify(workerUrl)}); })`;
-    const worker = new Worker(bootstrap, { eval: true, stdout: true });
-    worker.stdout.pipe(opts.stdout ?? process.stderr, { end: false });
-    worker.unref();
-    const pw = { worker, busy: false };
-    all.add(pw);
-    return pw;
-  }
-
-  function discard(pw: PooledWorker): void {
-    all.delete(pw);
-    const i = idle.indexOf(pw);
-    if (i >= 0) idle.splice(i, 1);
-    void pw.worker.terminate();
-  }
-
+  const threads = new ThreadPool({ size: Number.POSITIVE_INFINITY, stdout: opts.stdout ?? process.stderr });
   return {
-    run(task, hooks) {
-      const pw = idle.pop() ?? spawn();
-      pw.busy = true;
-      pw.worker.ref();
-      return new Promise<RunResult>((resolve, reject) => {
-        let settled = false;
-        let killTimer: NodeJS.Timeout | undefined;
-        const finish = (fn: () => void, reusable: boolean) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(killTimer);
-          hooks.signal.removeEventListener('abort', onAbort);
-          pw.worker.off('message', onMessage);
-          pw.worker.off('error', onError);
-          pw.worker.off('exit', onExit);
-          pw.busy = false;
-          if (reusable && !hooks.signal.aborted) {
-            pw.worker.unref();
-            idle.push(pw);
-          } else discard(pw);
-          fn();
-        };
-        const onMessage = (m: FromWorker) => {
-          if (m.type === 'log') hooks.log(m.level, m.msg);
-          else if (m.type === 'progress') hooks.progress(m.done, m.total, m.unit);
-          else if (m.type === 'done') finish(() => (hooks.signal.aborted ? reject(new AbortedError(task.nodeId)) : resolve(m.result)), true);
-          else if (m.type === 'error') {
-            const err = new Error(m.message);
-            if (m.stack) err.stack = m.stack;
-            finish(() => reject(hooks.signal.aborted ? new AbortedError(task.nodeId) : err), true);
-          }
-        };
-        const onError = (err: Error) => finish(() => reject(hooks.signal.aborted ? new AbortedError(task.nodeId) : err), false);
-        const onExit = (code: number) =>
-          finish(() => reject(hooks.signal.aborted ? new AbortedError(task.nodeId) : new Error(`worker exited with code ${code} while running ${task.nodeId}`)), false);
-        const onAbort = () => {
-          pw.worker.postMessage({ type: 'abort' });
-          killTimer = setTimeout(() => finish(() => reject(new AbortedError(task.nodeId)), false), grace);
-        };
-        pw.worker.on('message', onMessage);
-        pw.worker.on('error', onError);
-        pw.worker.on('exit', onExit);
-        if (hooks.signal.aborted) return onAbort();
-        hooks.signal.addEventListener('abort', onAbort, { once: true });
-        pw.worker.postMessage({
-          type: 'run',
-          nodeId: task.nodeId,
-          moduleUrl: task.stage.module,
-          stageName: task.stage.name,
-          rawParams: task.rawParams,
-          inputs: task.inputs,
-          outDir: task.outDir,
-          workDir: task.workDir,
-          resources: task.resources,
-          upstream: task.upstream,
+    async run(task, hooks) {
+      const job: StageThreadJob = {
+        nodeId: task.nodeId,
+        moduleUrl: task.stage.module,
+        stageName: task.stage.name,
+        rawParams: task.rawParams,
+        inputs: task.inputs,
+        outDir: task.outDir,
+        workDir: task.workDir,
+        resources: task.resources,
+        upstream: task.upstream,
+      };
+      try {
+        return await threads.run<RunResult>(STAGE_THREAD, job, {
+          signal: hooks.signal,
+          abortGraceMs: opts.abortGraceMs ?? 2000,
+          onMessage: (data) => {
+            const m = data as StageThreadMessage;
+            if (m.type === 'log') hooks.log(m.level, m.msg);
+            else if (m.type === 'progress') hooks.progress(m.done, m.total, m.unit);
+          },
         });
-      });
+      } catch (err) {
+        throw err instanceof ThreadAbortError || hooks.signal.aborted ? new AbortedError(task.nodeId) : err;
+      }
     },
-    async close() {
-      await Promise.all([...all].map((pw) => pw.worker.terminate()));
-      all.clear();
-      idle.length = 0;
-    },
+    close: () => threads.close(),
   };
 }

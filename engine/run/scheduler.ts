@@ -8,6 +8,7 @@ import type { Fingerprint } from '../key/keys.ts';
 import { acquireLock } from '../store/lock.ts';
 import { badOutputs, materialiseView, publishOutputs } from '../store/outputs.ts';
 import { assess, writePointer, type AssessContext } from '../key/plan.ts';
+import { LogCollector, writeFailure } from '../store/logs.ts';
 import type { ResourcePools } from './pools.ts';
 import { AbortedError, type RunHooks, type StageRunner } from './runner.ts';
 import type { BuildRecord, InputRef, NodeKey, Resources, Store, UpstreamBuild } from '../types.ts';
@@ -131,6 +132,9 @@ async function runNode(opts: ScheduleOptions, ctx: AssessContext, node: GraphNod
   let key: NodeKey | null = null;
   let reasons: string[] | undefined;
   let started = false;
+  // The lines of this attempt: kept in a failure file if it fails (a success keeps its own, in the record).
+  const log = new LogCollector();
+  const startedAt = new Date();
   try {
     const upRecords = new Map<string, BuildRecord | null>(ups.map((o) => [o.id, o.record ?? null]));
     const a = await assess(ctx, node, upRecords);
@@ -142,7 +146,10 @@ async function runNode(opts: ScheduleOptions, ctx: AssessContext, node: GraphNod
     const request = typeof node.decl.stage.resources === 'function' ? node.decl.stage.resources(node.params) : node.decl.stage.resources;
     const hooks: RunHooks = {
       signal: opts.signal,
-      log: (level, msg) => opts.events.log(node.id, level, msg),
+      log: (level, msg) => {
+        log.add(level, msg);
+        opts.events.log(node.id, level, msg);
+      },
       progress: (d, t, u) => opts.events.progress(node.id, d, t, u),
     };
     if (opts.remote) {
@@ -190,6 +197,19 @@ async function runNode(opts: ScheduleOptions, ctx: AssessContext, node: GraphNod
     if (aborted && !started) return done('skipped', { key, reasons, error: 'interrupted before it started' });
     const outcome = done('failed', { key, reasons, error: aborted ? 'interrupted' : ((err as Error)?.message ?? String(err)) });
     if (!aborted) failureCause.set(outcome, err);
+    const stack = aborted ? undefined : (err as Error)?.stack || undefined;
+    log.add('error', aborted ? 'interrupted' : outcome.error!);
+    await writeFailure(opts.root, {
+      nodeId: node.id,
+      stage: node.decl.stage.name,
+      key,
+      startedAt: startedAt.toISOString(),
+      wallSeconds: outcome.seconds,
+      interrupted: aborted,
+      error: outcome.error!,
+      ...(stack ? { stack } : {}),
+      log: log.text(),
+    }).catch(() => {});
     return outcome;
   }
 }

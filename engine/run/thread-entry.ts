@@ -1,63 +1,40 @@
-// Worker-thread entry: imports stage modules by URL (cached for the worker's lifetime) and runs one node at a time.
+// Worker-thread side of run/threads.ts: imports a job's handler module (cached for the worker's
+// lifetime) and calls its `handle(payload, io)`; one job at a time.
 import { parentPort } from 'node:worker_threads';
-import type { AnyInputs, StageDef, UpstreamBuild } from '../types.ts';
-import { invokeStage } from './invoke.ts';
+import type { ThreadHandler } from '../types.ts';
 
 interface RunMessage {
   type: 'run';
-  nodeId: string;
-  moduleUrl: string;
-  stageName: string;
-  rawParams: unknown;
-  inputs: AnyInputs;
-  outDir: string;
-  workDir: string;
-  resources: { cpu: number; gpu: number };
-  upstream?: UpstreamBuild[];
+  id: number;
+  module: string;
+  payload: unknown;
 }
 
 const port = parentPort!;
-let controller: AbortController | null = null;
-
-async function findStage(moduleUrl: string, name: string): Promise<StageDef> {
-  const mod = (await import(moduleUrl)) as Record<string, unknown>;
-  for (const value of Object.values(mod)) {
-    const def = value as StageDef | null;
-    if (def && typeof def === 'object' && def.name === name && (typeof def.run === 'function' || def.run instanceof URL)) return def;
-  }
-  throw new Error(`module ${moduleUrl} exports no stage named ${JSON.stringify(name)}`);
-}
+const running = new Map<number, AbortController>();
 
 async function run(msg: RunMessage): Promise<void> {
-  controller = new AbortController();
+  const controller = new AbortController();
+  running.set(msg.id, controller);
+  const transfer: ArrayBuffer[] = [];
   try {
-    const stage = await findStage(msg.moduleUrl, msg.stageName);
-    const parsed = stage.params.safeParse(msg.rawParams);
-    if (!parsed.success) throw new Error(`params rejected by ${msg.stageName} in the worker: ${parsed.error.message}`);
-    const result = await invokeStage(stage, {
-      params: parsed.data,
-      inputs: msg.inputs,
-      outDir: msg.outDir,
-      workDir: msg.workDir,
-      log: {
-        info: (m) => port.postMessage({ type: 'log', level: 'info', msg: String(m) }),
-        warn: (m) => port.postMessage({ type: 'log', level: 'warn', msg: String(m) }),
-      },
-      progress: { update: (done, total, unit) => port.postMessage({ type: 'progress', done, total, unit }) },
+    const mod = (await import(msg.module)) as { handle?: ThreadHandler };
+    if (typeof mod.handle !== 'function') throw new Error(`${msg.module} exports no handle(payload, io) function for worker threads`);
+    const result = await mod.handle(msg.payload, {
+      post: (data) => port.postMessage({ id: msg.id, type: 'message', data }),
       signal: controller.signal,
-      resources: msg.resources,
-      upstream: msg.upstream,
+      transfer: (...buffers) => transfer.push(...buffers),
     });
-    port.postMessage({ type: 'done', result: result ?? undefined });
+    port.postMessage({ id: msg.id, type: 'result', data: result }, transfer);
   } catch (err) {
     const e = err as Error;
-    port.postMessage({ type: 'error', message: e?.message ?? String(err), stack: e?.stack });
+    port.postMessage({ id: msg.id, type: 'error', message: e?.message ?? String(err), stack: e?.stack });
   } finally {
-    controller = null;
+    running.delete(msg.id);
   }
 }
 
-port.on('message', (msg: RunMessage | { type: 'abort' }) => {
-  if (msg.type === 'abort') controller?.abort();
+port.on('message', (msg: RunMessage | { type: 'abort'; id: number }) => {
+  if (msg.type === 'abort') running.get(msg.id)?.abort();
   else void run(msg);
 });

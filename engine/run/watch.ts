@@ -32,6 +32,8 @@ export interface WatchOptions {
 
 export interface WatchHandle extends EventEmitter<{
   plan: [stale: Assessment[]];
+  /** The whole plan of each cycle (for the dashboard). */
+  planned: [graph: Graph, plan: Map<string, Assessment>];
   run: [summary: RunSummary];
   /** A config or graph that cannot be planned, or a failed cycle; printed already. Not named 'error':
    *  EventEmitter throws an 'error' nobody listens to, and watch mode must outlive a bad edit. */
@@ -85,6 +87,7 @@ export function startWatch(opts: WatchOptions): WatchHandle {
       opts.print(`stale ${a.id}: ${a.reasons.join('; ')}${held}`);
     }
     emitter.emit('plan', stale);
+    emitter.emit('planned', graph, plan);
     if (stale.length === 0) return;
     if (codeChanged || !runner) {
       await runner?.close();

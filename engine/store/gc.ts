@@ -54,6 +54,7 @@ export async function collectGarbage(opts: { graph: Graph; store: Store; root: s
     if (keepRecords.has(`${stage}/${key}`)) {
       if (rec) {
         Object.values(rec.outputs).forEach((o) => keepBlobs.add(o.digest));
+        if (rec.log) keepBlobs.add(rec.log.digest);
         keepViews.add(rec.outputDigest);
       }
       continue;
@@ -91,6 +92,17 @@ export async function collectGarbage(opts: { graph: Graph; store: Store; root: s
       result.bytes += bytes;
       result.items.push(`work ${rel} ${bytes} bytes`);
       if (opts.yes) await removeTree(join(workRoot, rel));
+    }
+  }
+  // Failure files (store/logs.ts) of nodes the config no longer declares.
+  const failRoot = join(root, 'failures');
+  for (const stage of await fsp.readdir(failRoot).catch(() => [] as string[])) {
+    for (const name of await fsp.readdir(join(failRoot, stage)).catch(() => [] as string[])) {
+      const file = join(failRoot, stage, name);
+      const nodeId = (JSON.parse(await fsp.readFile(file, 'utf8').catch(() => '{}')) as { nodeId?: string }).nodeId;
+      if (nodeId && graph.nodes.has(nodeId)) continue;
+      result.items.push(`failure log ${stage}/${name}`);
+      if (opts.yes) await fsp.rm(file, { force: true });
     }
   }
   // Scratch dirs of crashed runs: no build is running (checked above), so none is in use.

@@ -56,17 +56,17 @@ export function materialiseView(root: string, store: Store, record: Pick<BuildRe
 // another) may be reading it. A new view is built aside, made read-only, and renamed in; a damaged
 // one is first renamed out of the way. Whoever loses a rename race uses the winner's view.
 async function makeView(root: string, view: string, store: Store, record: Pick<BuildRecord, 'outputs'>): Promise<string | null> {
-  const blobs = new Map<string, string>();
+  const blobs = new Map<string, { path: string; digest: string }>();
   for (const [rel, entry] of Object.entries(record.outputs)) {
     const blob = await store.blobPath(entry.digest);
     if (blob === null) return null;
-    blobs.set(rel, blob);
+    blobs.set(rel, { path: blob, digest: entry.digest });
   }
-  if (existsSync(view) && viewIntact(view, blobs)) return view;
+  if (existsSync(view) && (await viewIntact(view, blobs))) return view;
   const aside = () => join(root, 'views', `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   const tmp = aside();
   try {
-    for (const [rel, blob] of blobs) {
+    for (const [rel, { path: blob }] of blobs) {
       const dest = join(tmp, rel);
       await fsp.mkdir(dirname(dest), { recursive: true });
       try {
@@ -84,7 +84,7 @@ async function makeView(root: string, view: string, store: Store, record: Pick<B
     try {
       await fsp.rename(tmp, view);
     } catch (err) {
-      if (!(existsSync(view) && viewIntact(view, blobs))) throw err;
+      if (!(existsSync(view) && (await viewIntact(view, blobs)))) throw err;
     }
   } finally {
     await removeTree(tmp);
@@ -92,13 +92,14 @@ async function makeView(root: string, view: string, store: Store, record: Pick<B
   return view;
 }
 
-function viewIntact(view: string, blobs: Map<string, string>): boolean {
+async function viewIntact(view: string, blobs: Map<string, { path: string; digest: string }>): Promise<boolean> {
   for (const [rel, blob] of blobs) {
     try {
-      const v = statSync(join(view, rel));
-      const b = statSync(blob);
-      // A hard link is the verified blob itself; a copy (cross-device fallback) is checked by size only.
-      if (v.ino !== b.ino && v.size !== b.size) return false;
+      const file = join(view, rel);
+      // A hard link to the blob is the verified blob itself. Anything else — a copy (the cross-device
+      // fallback) or a link to a blob since replaced because it rotted, which a hard link would share —
+      // is checked byte for byte.
+      if (statSync(file).ino !== statSync(blob.path).ino && (await hashFile(file)).digest !== blob.digest) return false;
     } catch {
       return false;
     }

@@ -345,6 +345,9 @@ class S3StoreImpl implements S3Store {
       partSize: PART_SIZE,
       queueSize: PARTS_IN_FLIGHT,
     });
+    upload.on('httpUploadProgress', (p) => {
+      if (p.loaded !== undefined && p.total !== undefined && p.loaded > 0 && p.loaded < p.total) faultPoint('mid-multipart');
+    });
     await this.send(`PUT ${objectKey}`, () => upload.done());
     const actual = uploaded();
     if (actual !== digest) {

@@ -2,7 +2,7 @@
 // process puts stale nodes on the BullMQ queue and ≥ 2 worker processes build them.
 import { ListObjectsV2Command, GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
 import { test } from 'uvu';
@@ -14,7 +14,10 @@ import { runQueueWorker } from '../../engine/distributed/worker.ts';
 import { createS3Client, s3ConfigFromEnv } from '../../engine/store/s3.ts';
 import type { CodeDigest, NodeKey } from '../../engine/types.ts';
 import { sourceStage } from './fixtures/stages.ts';
-import { freePorts, startRedis, startSwift, type RedisService, type SwiftService } from '../support/services.ts';
+import { freePorts, redisMissing, serviceTest, startRedis, startSwift, swiftMissing, type RedisService, type SwiftService } from '../support/services.ts';
+
+const redisTest = serviceTest(redisMissing(), 'distributed.test.ts');
+const redisS3Test = serviceTest(redisMissing() ?? swiftMissing(), 'distributed.test.ts, S3 case');
 import { PIPELINE, REPO, Sandbox, summary, waitFor, type Note } from './helpers.ts';
 
 const BASE = { source: { value: 1, other: 'a' }, side: 2 };
@@ -23,20 +26,17 @@ const BASE = { source: { value: 1, other: 'a' }, side: 2 };
 const LOCK_MS = '1000';
 const BUCKET = 'stagewise-dist';
 
-let redis: RedisService | null = null;
+// Set by test.before when the service runs; the guarded tests (redisTest, s3Test) only run then.
+let redis!: RedisService;
 let swift: SwiftService | null = null;
 let s3: S3Client | null = null;
 
 test.before(async () => {
   const r = await startRedis();
-  if ('skipped' in r) {
-    console.log(`\n  SKIPPED (distributed.test.ts: ${r.skipped})\n`);
-    return;
-  }
+  if ('skipped' in r) return; // reported by redisTest
   redis = r;
   const s = await startSwift();
-  if ('skipped' in s) console.log(`\n  SKIPPED (distributed.test.ts, S3 case: ${s.skipped})\n`);
-  else {
+  if (!('skipped' in s)) {
     swift = s;
     await swift.bucketCreate(BUCKET);
     s3 = createS3Client(s3ConfigFromEnv(s3Env('x')));
@@ -104,8 +104,7 @@ async function flushQueues(): Promise<void> {
   }
 }
 
-test('two workers build every node exactly once, spread over both; long nodes keep their lock; a failure fails the node, not the run', async () => {
-  if (!redis) return;
+redisTest('two workers build every node exactly once, spread over both; long nodes keep their lock; a failure fails the node, not the run', async () => {
   const sb = new Sandbox();
   const workers: WorkerProc[] = [];
   try {
@@ -120,6 +119,10 @@ test('two workers build every node exactly once, spread over both; long nodes ke
     assert.match(r.out, /FAILED bad: boom in bad \[on worker [^\]]+:\d+\]/);
     assert.match(r.out, /skipped after-bad: upstream bad failed/);
     assert.not.match(r.out, /stopped renewing/, 'no job was requeued');
+    // Logs travel: a worker's lines reach the coordinator live and are kept (the record's log, the failure file).
+    assert.match(r.out, /mid: concatenating 1 inputs/);
+    assert.match((await sb.cli(['log', 'mid'])).out, /info  concatenating 1 inputs\n/);
+    assert.match((await sb.cli(['log', 'bad'])).out, /^# bad: FAILED[\s\S]*error boom in bad \[on worker /);
 
     const runs = runsByLabel(sb.notes());
     assert.equal([...runs.keys()].sort(), ['bad', 'mid', 'side', 'sleepy0', 'sleepy1', 'src', 'top']);
@@ -143,8 +146,7 @@ test('two workers build every node exactly once, spread over both; long nodes ke
   }
 });
 
-test('S3 store, separate local roots: a worker SIGKILLed mid-node → the node completes on the other worker, one record, no partial output', async () => {
-  if (!redis || !swift) return;
+redisS3Test('S3 store, separate local roots: a worker SIGKILLed mid-node → the node completes on the other worker, one record, no partial output', async () => {
   const sb = new Sandbox();
   const workers: WorkerProc[] = [];
   const prefix = `kill-${process.pid}`;
@@ -187,8 +189,7 @@ test('S3 store, separate local roots: a worker SIGKILLed mid-node → the node c
   }
 });
 
-test('SIGTERM on a worker hands its running node straight back: another worker builds it without waiting for the lock to lapse', async () => {
-  if (!redis) return;
+redisTest('SIGTERM on a worker hands its running node straight back: another worker builds it without waiting for the lock to lapse', async () => {
   const sb = new Sandbox();
   const workers: WorkerProc[] = [];
   let coordinator: ReturnType<Sandbox['spawnCliEnv']> | null = null;
@@ -239,8 +240,7 @@ export async function assertRemoteRecordsComplete(prefix: string): Promise<void>
   }
 }
 
-test('a worker whose stage code differs refuses the node at once (no retry), naming the file; the same job with matching code builds', async () => {
-  if (!redis) return;
+redisTest('a worker whose stage code differs refuses the node at once (no retry), naming the file; the same job with matching code builds', async () => {
   const sb = new Sandbox();
   const stop = new AbortController();
   const lines: string[] = [];
@@ -289,6 +289,87 @@ test('a worker whose stage code differs refuses the node at once (no retry), nam
     stop.abort();
     await events.close();
     await queue.close();
+    await sb.cleanup();
+  }
+});
+
+/** Completed builds per node id, from the engine's build journal (STAGEWISE_BUILD_JOURNAL). */
+function journalCounts(file: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  if (!existsSync(file)) return counts;
+  for (const line of readFileSync(file, 'utf8').split('\n').filter(Boolean)) {
+    const nodeId = JSON.parse(line.slice(65, line.lastIndexOf(' '))) as string;
+    counts.set(nodeId, (counts.get(nodeId) ?? 0) + 1);
+  }
+  return counts;
+}
+
+async function waitingJobs(): Promise<number> {
+  let waiting = 0;
+  for (const name of Object.values(QUEUE_NAMES)) {
+    const q = new Queue(name, { connection: redisOptions(redis.url) });
+    waiting += await q.getWaitingCount();
+    await q.close();
+  }
+  return waiting;
+}
+
+redisTest('SIGINT on a coordinator with one running and two queued jobs: queued jobs are withdrawn, the running one finishes once, a rerun builds the rest', async () => {
+  const sb = new Sandbox();
+  const workers: WorkerProc[] = [];
+  const journal = join(sb.root, '..', 'journal.txt');
+  try {
+    await flushQueues();
+    sb.writeConfig({ ...BASE, sleepy: { ms: 2500, count: 3 } });
+    // One worker with one cpu slot: one sleepy node runs, the others wait in the queue.
+    workers.push(await startWorker(sb, { STAGEWISE_BUILD_JOURNAL: journal }));
+    const coordinator = sb.spawnCliEnv(['--queue', redis.url], { STAGEWISE_QUEUE_LOCK_MS: LOCK_MS, STAGEWISE_BUILD_JOURNAL: journal });
+    await waitFor(() => sb.notes().some((n) => n.event === 'start' && n.label.startsWith('sleepy')), 60_000, 'a sleepy node to start');
+    coordinator.kill('SIGINT');
+    const r = await within(60_000, 'the interrupted coordinator', coordinator.done);
+    assert.is(r.code, 130, r.out + r.err);
+    assert.is(await waitingJobs(), 0, 'no job of the interrupted run is left waiting in the queue');
+    // The job that was running may finish (publishing a complete record) or be abandoned; never half.
+    await new Promise((res) => setTimeout(res, 3500));
+    const started = sb.notes().filter((n) => n.event === 'start' && n.label.startsWith('sleepy')).map((n) => n.label);
+    assert.is(started.length, 1, `only the running node ever started after SIGINT: ${started.join(', ')}`);
+
+    const rerun = sb.spawnCliEnv(['--queue', redis.url], { STAGEWISE_QUEUE_LOCK_MS: LOCK_MS, STAGEWISE_BUILD_JOURNAL: journal });
+    const again = await within(90_000, 'the rerun', rerun.done);
+    assert.is(again.code, 0, again.out + again.err);
+    const built = journalCounts(journal);
+    for (const id of ['src', 'mid', 'top', 'side', 'sleepy[0]', 'sleepy[1]', 'sleepy[2]']) assert.is(built.get(id), 1, `${id} completed ${built.get(id) ?? 0} times`);
+  } finally {
+    await stopWorkers(workers);
+    await sb.cleanup();
+  }
+});
+
+redisTest('--only with --queue: only the named stage\'s stale nodes go to the workers; missing inputs are named up front', async () => {
+  const sb = new Sandbox();
+  const workers: WorkerProc[] = [];
+  try {
+    await flushQueues();
+    sb.writeConfig(BASE);
+    // Nothing cached yet: concat nodes need src's and mid's outputs, so --only concat refuses up front.
+    const no = await within(60_000, '--only with missing inputs', sb.spawnCliEnv(['--queue', redis.url, '--only', 'concat'], {}).done);
+    assert.is(no.code, 1, no.out + no.err);
+    assert.match(no.err, /--only concat: \d+ input\(s\) are not cached:\n\s+missing input src for mid \(never built\)/);
+    assert.equal(sb.ran(), [], 'nothing ran');
+    assert.is(await waitingJobs(), 0, 'nothing was queued');
+
+    workers.push(await startWorker(sb, {}));
+    const full = await within(60_000, 'the full build', sb.spawnCliEnv(['--queue', redis.url], {}).done);
+    assert.is(full.code, 0, full.out + full.err);
+    sb.ran();
+    sb.writeConfig({ ...BASE, suffix: '!', side: 9 });
+    const only = await within(60_000, '--only concat', sb.spawnCliEnv(['--queue', redis.url, '--only', 'concat'], {}).done);
+    assert.is(only.code, 0, only.out + only.err);
+    const topRuns = sb.notes().filter((n) => n.label === 'top');
+    assert.ok(topRuns.length > 0 && topRuns.every((n) => n.pid === workers[0].pid), 'top was built by the worker, not the coordinator');
+    assert.equal(sb.ran(), ['top'], 'just the stale concat node (side is stale too, but not selected)');
+  } finally {
+    await stopWorkers(workers);
     await sb.cleanup();
   }
 });

@@ -14,8 +14,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { removeTree } from '../../engine/store/fsutil.ts';
 import { createS3Client, s3ConfigFromEnv } from '../../engine/store/s3.ts';
-import { startSwift, type SwiftService } from '../support/services.ts';
+import { serviceTest, startSwift, swiftMissing, type SwiftService } from '../support/services.ts';
+
+const s3Test = serviceTest(swiftMissing(), 'faults.test.ts, S3 cases');
+import { sha256Hex } from '../../engine/key/hash.ts';
 import { toyCli } from './fixtures/pipeline.ts';
+import { bigBytes } from './fixtures/stages.ts';
 import { capture, REPO, Sandbox, summary, type CliResult } from './helpers.ts';
 
 const BASE = { source: { value: 1, other: 'a' }, side: 2 };
@@ -29,7 +33,6 @@ let s3: S3Client | null = null;
 test.before(async () => {
   const started = await startSwift();
   if ('skipped' in started) {
-    console.log(`\n  SKIPPED (faults.test.ts, S3 cases: ${started.skipped})\n`);
     return;
   }
   swift = started;
@@ -136,8 +139,7 @@ test('local store, SIGKILL while publishing (mid-blobs, after-blobs): no record 
   }
 });
 
-test('S3 store, SIGKILL while publishing (mid-blobs, after-blobs): S3 never holds a record without its blobs; another machine rebuilds just that node', async () => {
-  if (!swift) return;
+s3Test('S3 store, SIGKILL while publishing (mid-blobs, after-blobs): S3 never holds a record without its blobs; another machine rebuilds just that node', async () => {
   for (const point of PUBLISH_POINTS) {
     const sb = new Sandbox();
     const prefix = `publish-${point}-${process.pid}`;
@@ -168,8 +170,7 @@ test('S3 store, SIGKILL while publishing (mid-blobs, after-blobs): S3 never hold
   }
 });
 
-test('S3 store, SIGKILL after the remote record but before its local copy: the remote record is complete and the next run uses it', async () => {
-  if (!swift) return;
+s3Test('S3 store, SIGKILL after the remote record but before its local copy: the remote record is complete and the next run uses it', async () => {
   const sb = new Sandbox();
   const prefix = `after-remote-record-${process.pid}`;
   const env = s3Env(prefix);
@@ -188,6 +189,38 @@ test('S3 store, SIGKILL after the remote record but before its local copy: the r
     assert.is(r.code, 0, r.err);
     assert.equal(summary(r.out), { built: 0, cached: 4, failed: 0, skipped: 0 });
     assert.equal(sb.ran(), []);
+  } finally {
+    await sb.cleanup();
+  }
+});
+
+s3Test('S3 store, SIGKILL inside a multipart upload: no visible object, no record; the rerun uploads it once and publishes', async () => {
+  const sb = new Sandbox();
+  const prefix = `multipart-${process.pid}`;
+  const env = s3Env(prefix);
+  try {
+    sb.writeConfig(BASE);
+    assert.is((await cli(sb, [], { ...env, LOCAL_ROOT: sb.root })).code, 0);
+    sb.writeConfig({ ...BASE, big: 20 }); // 20 MiB: three 8 MiB parts
+    sb.ran();
+    await killedAt(sb, 'mid-multipart', env);
+    assert.equal(sb.ran(), ['big']);
+    const digest = sha256Hex(bigBytes(20));
+    const blobKey = `${prefix}/blobs/${digest.slice(0, 2)}/${digest.slice(2)}`;
+    const head = await s3!.send(new HeadObjectCommand({ Bucket: BUCKET, Key: blobKey })).then(() => 'found', (e: { name?: string }) => e.name);
+    assert.is(head, 'NotFound', 'a half-uploaded blob must not be visible');
+    assert.not.ok((await remoteKeys(`${prefix}/records/`)).some((k) => k.startsWith('big/')), 'no record for the killed build');
+    assert.is(await assertRemoteRecordsComplete(prefix), 4);
+
+    const r = await cli(sb, [], { ...env, LOCAL_ROOT: join(sb.dir, 'other-machine') });
+    assert.is(r.code, 0, r.err);
+    assert.equal(summary(r.out), { built: 1, cached: 4, failed: 0, skipped: 0 });
+    assert.equal(sb.ran(), ['big'], 'built (and uploaded) once more, nothing else');
+    const after = await s3!.send(new HeadObjectCommand({ Bucket: BUCKET, Key: blobKey }));
+    assert.is(after.ContentLength, 20 * 1024 * 1024);
+    assert.is(await assertRemoteRecordsComplete(prefix), 5);
+    const again = await cli(sb, [], { ...env, LOCAL_ROOT: join(sb.dir, 'third-machine') });
+    assert.equal(summary(again.out), { built: 0, cached: 5, failed: 0, skipped: 0 });
   } finally {
     await sb.cleanup();
   }

@@ -9,6 +9,10 @@ test('clamp: default { cpu: 1 }, requests above the pool size are clamped, bad v
   assert.equal(p.clamp({ gpu: 1 }), { cpu: 0, gpu: 1 });
   assert.throws(() => p.clamp({ cpu: -1 }), /resources\.cpu: expected a non-negative number, got -1/);
   assert.throws(() => new ResourcePools({ cpu: 1.5, gpu: 1 }), /resource pool cpu: expected a non-negative integer/);
+  // A GPU request is never clamped to nothing: without a GPU the node must not run as if it had one.
+  const noGpu = new ResourcePools({ cpu: 4, gpu: 0 });
+  assert.throws(() => noGpu.clamp({ cpu: 1, gpu: 1 }), /needs 1 gpu, but the gpu pool is empty \(--gpus 0\)/);
+  assert.equal(noGpu.clamp({ cpu: 2 }), { cpu: 2, gpu: 0 });
 });
 
 test('random mixed requests never exceed either pool, and all complete', async () => {

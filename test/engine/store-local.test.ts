@@ -83,4 +83,39 @@ test('records: atomic put, get by stage+key, list, delete; a record under the wr
   }
 });
 
+test('putBlob never exposes a partial blob: the final path, whenever it exists, holds every byte', async () => {
+  // A blob large enough that a plain copy to the final path would be seen half-written. The copy
+  // runs on libuv's thread pool, so this loop observes the final path while putBlob is under way.
+  const dir = mkdtempSync(join(tmpdir(), 'stagewise-store-'));
+  try {
+    const size = 48 * 1024 * 1024;
+    const bytes = Buffer.alloc(size, 7);
+    bytes.writeUInt32LE(0xdeadbeef, size - 4);
+    const file = join(dir, 'big.bin');
+    writeFileSync(file, bytes);
+    const digest = sha256Hex(bytes) as BlobDigest;
+    const finalPath = join(dir, 'root', 'blobs', digest.slice(0, 2), digest.slice(2));
+    const store = openLocalStore(join(dir, 'root'));
+    let done = false;
+    const seenSizes: number[] = [];
+    const put = store.putBlob(file, digest).finally(() => (done = true));
+    let polls = 0;
+    while (!done) {
+      polls++;
+      try {
+        seenSizes.push(statSync(finalPath).size);
+      } catch {
+        // not there yet: fine
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    await put;
+    assert.ok(polls > 1, 'the observer never ran while putBlob was in progress');
+    assert.equal(seenSizes.filter((n) => n !== size), [], `the final path was visible with partial sizes`);
+    assert.is(sha256Hex(readFileSync(finalPath)), digest);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();

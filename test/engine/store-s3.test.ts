@@ -10,20 +10,19 @@ import * as assert from 'uvu/assert';
 import { createS3Client, openS3Store, s3ConfigFromEnv, type S3Store } from '../../engine/store/s3.ts';
 import { openLocalStore, type LocalStore } from '../../engine/store/local.ts';
 import type { BlobDigest, BuildRecord, NodeKey } from '../../engine/types.ts';
-import { freePorts, startSwift, type SwiftService } from '../support/services.ts';
+import { freePorts, serviceTest, startSwift, swiftMissing, type SwiftService } from '../support/services.ts';
+
+const s3Test = serviceTest(swiftMissing(), 'store-s3.test.ts');
 
 const BUCKET = 'stagewise-test';
-let swift: SwiftService | null = null;
+let swift!: SwiftService;
 let client: S3Client;
 let scratch: string;
 let prefixCounter = 0;
 
 test.before(async () => {
   const started = await startSwift();
-  if ('skipped' in started) {
-    console.log(`\n  SKIPPED (store-s3.test.ts: ${started.skipped})\n`);
-    return;
-  }
+  if ('skipped' in started) return; // reported by s3Test
   swift = started;
   await swift.bucketCreate(BUCKET);
   client = createS3Client(s3ConfigFromEnv(envFor(BUCKET)));
@@ -144,8 +143,7 @@ test('AWS_BUCKET_NAME splits into bucket and prefix; bad values name the variabl
 
 // --- against Swift ----------------------------------------------------------------------------
 
-test('blobs round-trip through S3, including a multipart (> 8 MiB) blob, in the local layout', async () => {
-  if (!swift) return;
+s3Test('blobs round-trip through S3, including a multipart (> 8 MiB) blob, in the local layout', async () => {
   const prefix = freshPrefix();
   const writer = await openFresh(prefix);
   const small = await writeTemp(new TextEncoder().encode('hello, stages\n'));
@@ -172,8 +170,7 @@ test('blobs round-trip through S3, including a multipart (> 8 MiB) blob, in the 
   assert.is(await reader.store.blobPath('0'.repeat(64) as BlobDigest), null);
 });
 
-test('putRecord refuses a record whose blob is not in S3, and publishes it once the blob is there', async () => {
-  if (!swift) return;
+s3Test('putRecord refuses a record whose blob is not in S3, and publishes it once the blob is there', async () => {
   const prefix = freshPrefix();
   const { store, local } = await openFresh(prefix);
   const present = await writeTemp(new TextEncoder().encode('present'));
@@ -199,8 +196,7 @@ test('putRecord refuses a record whose blob is not in S3, and publishes it once 
   assert.equal(await (await openFresh(prefix)).store.getRecord('demo', record.key), record);
 });
 
-test('read-through cache: an empty local cache fetches the record and blobs, verifies and keeps them', async () => {
-  if (!swift) return;
+s3Test('read-through cache: an empty local cache fetches the record and blobs, verifies and keeps them', async () => {
   const prefix = freshPrefix();
   const writer = await openFresh(prefix);
   const one = await writeTemp(new TextEncoder().encode('first output'));
@@ -229,8 +225,7 @@ test('read-through cache: an empty local cache fetches the record and blobs, ver
   assert.is(await fsp.readFile((await again.blobPath(two.digest))!, 'utf8'), 'second output');
 });
 
-test('a corrupted remote blob is a miss, is not cached, and a later putBlob repairs it', async () => {
-  if (!swift) return;
+s3Test('a corrupted remote blob is a miss, is not cached, and a later putBlob repairs it', async () => {
   const prefix = freshPrefix();
   const writer = await openFresh(prefix);
   const bytes = new TextEncoder().encode('checkpoint bytes that will be bit-flipped');
@@ -256,8 +251,7 @@ test('a corrupted remote blob is a miss, is not cached, and a later putBlob repa
   assert.ok(await third.store.blobPath(blob.digest));
 });
 
-test('putBlob refuses a file whose bytes do not match the claimed digest, leaving nothing in S3', async () => {
-  if (!swift) return;
+s3Test('putBlob refuses a file whose bytes do not match the claimed digest, leaving nothing in S3', async () => {
   const prefix = freshPrefix();
   const { store } = await openFresh(prefix);
   const real = await writeTemp(new TextEncoder().encode('real bytes'));
@@ -267,8 +261,7 @@ test('putBlob refuses a file whose bytes do not match the claimed digest, leavin
   assert.not.ok(await remoteExists(blobObjectKey(prefix, claimed)));
 });
 
-test('listing is the union of S3 and the local cache; delete removes both copies', async () => {
-  if (!swift) return;
+s3Test('listing is the union of S3 and the local cache; delete removes both copies', async () => {
   const prefix = freshPrefix();
   const { store, local } = await openFresh(prefix);
   const a = await writeTemp(new TextEncoder().encode('blob a'));
@@ -302,8 +295,7 @@ test('listing is the union of S3 and the local cache; delete removes both copies
   assert.is(await other.store.getRecord('demo', record.key), null);
 });
 
-test('a wrong secret fails at open with HTTP 403 and names the endpoint and the keys to check', async () => {
-  if (!swift) return;
+s3Test('a wrong secret fails at open with HTTP 403 and names the endpoint and the keys to check', async () => {
   const local = openLocalStore(await fsp.mkdtemp(join(scratch, 'local-')));
   const err = await expectRejection(openS3Store(local, envFor(BUCKET, { AWS_SECRET_ACCESS_KEY: 'not-the-secret' })));
   assert.match(err.message, /403/);
@@ -312,15 +304,13 @@ test('a wrong secret fails at open with HTTP 403 and names the endpoint and the 
   assert.ok(err.message.includes(`s3://${BUCKET}/`), err.message);
 });
 
-test('a bucket that does not exist fails at open and says so', async () => {
-  if (!swift) return;
+s3Test('a bucket that does not exist fails at open and says so', async () => {
   const local = openLocalStore(await fsp.mkdtemp(join(scratch, 'local-')));
   const err = await expectRejection(openS3Store(local, envFor('no-such-bucket-here')));
   assert.match(err.message, /bucket "no-such-bucket-here" does not exist/);
 });
 
-test('an endpoint with nothing listening fails at open with a clear error, in seconds', async () => {
-  if (!swift) return;
+s3Test('an endpoint with nothing listening fails at open with a clear error, in seconds', async () => {
   const [closedPort] = await freePorts(1);
   const local = openLocalStore(await fsp.mkdtemp(join(scratch, 'local-')));
   const endpoint = `http://127.0.0.1:${closedPort}`;
@@ -332,8 +322,7 @@ test('an endpoint with nothing listening fails at open with a clear error, in se
   assert.match(err.message, /check AWS_ENDPOINT_URL/);
 });
 
-test('an endpoint that accepts connections and never answers fails at open, not hangs', async () => {
-  if (!swift) return;
+s3Test('an endpoint that accepts connections and never answers fails at open, not hangs', async () => {
   const sockets = new Set<net.Socket>();
   const silent = net.createServer((socket) => sockets.add(socket));
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));

@@ -53,4 +53,25 @@ test('a damaged view is replaced whole; an intact one is reused as is', async ()
   }
 });
 
+test('a blob that rotted in place and was repaired is not read through an old view (found by the soak)', async () => {
+  const { dir, root, store, record } = await setup();
+  try {
+    const view = (await materialiseView(root, store, record))!;
+    // Bit rot in the blob: its hard link in the view rots with it (same inode), same size.
+    const digest = record.outputs['a.txt'].digest;
+    const blob = join(root, 'blobs', digest.slice(0, 2), digest.slice(2));
+    chmodSync(blob, 0o644);
+    writeFileSync(blob, 'alphA\n');
+    assert.is(await store.blobPath(digest), null, 'the store sees the rot');
+    // A rebuild stores the right bytes again: a new blob file (a new inode).
+    const good = join(dir, 'good.txt');
+    writeFileSync(good, 'alpha\n');
+    await store.putBlob(good, digest);
+    const again = (await materialiseView(root, store, record))!;
+    assert.is(readFileSync(join(again, 'a.txt'), 'utf8'), 'alpha\n', 'the view was rebuilt from the repaired blob');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();

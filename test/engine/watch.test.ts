@@ -75,12 +75,13 @@ test('watch: rebuilds after a config edit, never starts a heavy node, survives a
   }
 });
 
-test('pipeline --watch (a real process) outlives a broken config and rebuilds after the fix', async () => {
+test('pipeline --watch (a real process) holds heavy nodes back, outlives a broken config and rebuilds after the fix', async () => {
   const sb = new Sandbox();
   sb.writeConfig(BASE);
   const watch = sb.spawnCli(['--watch']);
   try {
     await waitFor(() => sb.notes().some((n) => n.label === 'top'), 30_000, 'the initial build');
+    assert.not.ok(sb.notes().some((n) => n.label === 'heavy'), 'plain --watch must not start a heavy node');
     writeFileSync(sb.config, 'source: { value: 1, other: 5x }\nside: nope\n');
     await new Promise((r) => setTimeout(r, 1500));
     sb.ran();
@@ -91,6 +92,8 @@ test('pipeline --watch (a real process) outlives a broken config and rebuilds af
     const r = await watch.done;
     await sb.cleanup();
     assert.match(r.out + r.err, /keeping the last good state/);
+    assert.match(r.out, /^built 4, cached 0, failed 0, skipped 2 in /m, 'heavy and its dependent are held back');
+    assert.not.ok(sb.notes().some((n) => n.label === 'heavy'), 'the heavy node never ran');
     assert.not.match(r.err, /Unhandled|Emitted 'error'/);
     assert.is(r.code, 130);
   }

@@ -90,13 +90,13 @@ test('causality: changing token t leaves every output at positions < t unchanged
   model.dispose();
 });
 
-test('predict reads output channel 0 at x-tokens; getParams/setParams round-trip', () => {
+test('predict reads output channel 0 at x-tokens; getParams/setParams round-trip', async () => {
   const model = new Transformer(PAPER_MODEL, initParams(PAPER_MODEL, rngStream(3, 'init')));
   const { xs, ys } = batchTensors(2, 3);
   const out = model.forward(model.encode(xs, ys)).arraySync();
   const pred = model.predict(xs, ys).arraySync();
   for (let b = 0; b < 2; b++) for (let k = 0; k < 8; k++) assert.is(pred[b][k], out[b][2 * k][0]);
-  const p = model.getParams();
+  const p = await model.getParams();
   p['token_sequence_transformer.unembedding.1.bias'].data[0] += 1;
   model.setParams(p);
   const pred2 = model.predict(xs, ys).arraySync();
@@ -106,19 +106,19 @@ test('predict reads output channel 0 at x-tokens; getParams/setParams round-trip
   model.dispose();
 });
 
-test('gradient check: directional finite differences agree with lossAndGrads', () => {
+test('gradient check: directional finite differences agree with lossAndGrads', async () => {
   // float32 forward: loss ≈ 4 carries ≈ 5e-7 rounding, so with h = 1e-2 the central difference has
   // ≈ 5e-5 rounding error plus O(h²) truncation; the directional derivatives are O(0.1–1).
   const p = initParams(PAPER_MODEL, rngStream(4, 'init'));
   const model = new Transformer(PAPER_MODEL, p);
   const { xs, ys } = batchTensors(16, 4);
-  const { perPosition, grads } = model.lossAndGrads(xs, ys);
+  const { perPosition, grads } = await model.lossAndGrads(xs, ys);
   const g = grads.map((t) => t.dataSync() as Float32Array);
-  const lossAt = (params: TensorMap) => {
+  const lossAt = async (params: TensorMap) => {
     model.setParams(params);
-    return model.perPositionLoss(xs, ys).reduce((a, b) => a + b, 0) / 8;
+    return (await model.perPositionLoss(xs, ys)).reduce((a, b) => a + b, 0) / 8;
   };
-  assert.ok(Math.abs(lossAt(p) - perPosition.reduce((a, b) => a + b, 0) / 8) < 1e-6);
+  assert.ok(Math.abs((await lossAt(p)) - perPosition.reduce((a, b) => a + b, 0) / 8) < 1e-6);
   // one direction per parameter tensor (catches a wrong gradient in any single tensor), plus all at once
   const names = model.names;
   for (let which = -1; which < names.length; which++) {
@@ -127,7 +127,7 @@ test('gradient check: directional finite differences agree with lossAndGrads', (
     const norm = Math.sqrt(dir.reduce((s, d) => s + d.reduce((a, x) => a + x * x, 0), 0));
     dir.forEach((d) => d.forEach((_, i) => (d[i] /= norm)));
     const shifted = (sign: number) => Object.fromEntries(names.map((n, i) => [n, { shape: p[n].shape, data: p[n].data.map((x, j) => x + sign * 1e-2 * dir[i][j]) }]));
-    const fd = (lossAt(shifted(1)) - lossAt(shifted(-1))) / 2e-2;
+    const fd = ((await lossAt(shifted(1))) - (await lossAt(shifted(-1)))) / 2e-2;
     const analytic = g.reduce((s, gi, i) => s + gi.reduce((a, x, j) => a + x * dir[i][j], 0), 0);
     assert.ok(Math.abs(fd - analytic) < 2e-3 * Math.max(1, Math.abs(analytic)) + 3e-4, `${which === -1 ? 'all' : names[which]}: fd ${fd} vs analytic ${analytic}`);
   }
@@ -135,15 +135,15 @@ test('gradient check: directional finite differences agree with lossAndGrads', (
   model.dispose();
 });
 
-test('no tensors leak across forward, predict and lossAndGrads', () => {
+test('no tensors leak across forward, predict and lossAndGrads', async () => {
   const model = new Transformer(PAPER_MODEL, initParams(PAPER_MODEL, rngStream(6, 'init')));
   const { xs, ys } = batchTensors(4, 6);
-  model.lossAndGrads(xs, ys).grads.forEach((t) => t.dispose());
+  (await model.lossAndGrads(xs, ys)).grads.forEach((t) => t.dispose());
   const before = tf.memory().numTensors;
   for (let i = 0; i < 3; i++) {
-    model.lossAndGrads(xs, ys).grads.forEach((t) => t.dispose());
-    model.perPositionLoss(xs, ys);
-    model.setParams(model.getParams());
+    (await model.lossAndGrads(xs, ys)).grads.forEach((t) => t.dispose());
+    await model.perPositionLoss(xs, ys);
+    model.setParams(await model.getParams());
   }
   assert.is(tf.memory().numTensors, before);
   tf.dispose([xs, ys]);

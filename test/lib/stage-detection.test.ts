@@ -98,6 +98,26 @@ test('a single logistic step has no interior boundary', () => {
   assert.equal(det.stages.map((s) => s.type), ['A']);
 });
 
+test('a pause is a boundary exactly when its |slope| falls below the threshold (both sides of the line)', () => {
+  // Two rises with a pause between: the slope dips to a positive local minimum and never changes sign.
+  const twoRises = curve([{ a: 50, at: 100, w: 0.3 }, { a: 50, at: 10_000, w: 0.3 }]);
+  const llc = x.map(twoRises.f);
+  const probe = detectStages(steps, llc, { relativeThreshold: 0.6 });
+  const abs = probe.slope.map(Math.abs);
+  const between = steps.map((t, i) => i).filter((i) => steps[i] > 300 && steps[i] < 3_000);
+  const pause = between.reduce((best, i) => (abs[i] < abs[best] ? i : best));
+  assert.ok(probe.slope.every((v) => v > -1e-9), 'the test curve must be monotone (no extrema)');
+  // threshold = relativeThreshold · range / span, so the pause's |slope| maps to a critical relativeThreshold.
+  const perUnit = probe.threshold / 0.6;
+  const critical = abs[pause] / perUnit;
+  const above = detectStages(steps, llc, { relativeThreshold: critical * 1.02 });
+  const below = detectStages(steps, llc, { relativeThreshold: critical * 0.98 });
+  assert.ok(Math.abs(above.threshold - critical * 1.02 * perUnit) < 1e-9, 'threshold scales with relativeThreshold');
+  assert.equal(above.boundaries, [pause], 'a pause whose |slope| is under the threshold is a boundary');
+  assert.equal(below.boundaries, [], 'a pause whose |slope| stays above the threshold is not');
+  assert.equal(above.stages.map((s) => s.type), ['A', 'A']);
+});
+
 test('bad input is refused naming the problem', () => {
   assert.throws(() => detectStages([0, 1, 2], [1, 2, 3]), /at least 5 checkpoints/);
   assert.throws(() => detectStages([0, 1, 1, 2, 3], [1, 2, 3, 4, 5]), /increasing.*index 2/);

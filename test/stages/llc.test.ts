@@ -49,7 +49,7 @@ test('llc.json: L0 is the dataset loss at w*, λ̂ is nβ(E[L] − L0) over the 
   const data = sampleBatch(task, sampler.datasetSize, rngStream(sampler.seed, 'llc-data'));
   const { decodeTensors } = await import('../../lib/tensorfile.ts');
   const net = new Transformer(model, decodeTensors(await readFile(ckpt)).tensors);
-  const L0 = net.perPositionLoss(tf.tensor3d(data.xs, [64, 4, 2]), tf.tensor2d(data.ys, [64, 4]));
+  const L0 = await net.perPositionLoss(tf.tensor3d(data.xs, [64, 4, 2]), tf.tensor2d(data.ys, [64, 4]));
   net.dispose();
   L0.forEach((v, k) => assert.ok(Math.abs(v - json.L0PerPos[k]) < 1e-5 * Math.max(1, v), `L0[${k}] ${json.L0PerPos[k]} vs ${v}`));
   for (const ch of json.chains) {

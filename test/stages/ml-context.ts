@@ -2,13 +2,13 @@
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { RunContext } from '../../engine/types.ts';
+import type { PreparedContext } from '../../engine/run/invoke.ts';
 
 export async function tempDir(prefix: string): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), `stagewise-${prefix}-`));
 }
 
-export function makeContext<P>(params: P, inputs: Record<string, string>, outDir: string, workDir: string, opts: { signal?: AbortSignal; onProgress?: (done: number) => void } = {}): RunContext<P> {
+export function makeContext<P>(params: P, inputs: Record<string, string>, outDir: string, workDir: string, opts: { signal?: AbortSignal; onProgress?: (done: number) => void } = {}): PreparedContext & { params: P } {
   return {
     params,
     inputs,

@@ -2,7 +2,10 @@
 import { Redis } from 'ioredis';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { isLoopback, listeningAddresses, startRedis, startSwift } from './services.ts';
+import { isLoopback, listeningAddresses, redisMissing, serviceTest, startRedis, startSwift, swiftMissing } from './services.ts';
+
+const redisTest = serviceTest(redisMissing(), 'services.test.ts Redis');
+const swiftTest = serviceTest(swiftMissing(), 'services.test.ts Swift');
 
 function alive(pid: number): boolean {
   try {
@@ -13,12 +16,9 @@ function alive(pid: number): boolean {
   }
 }
 
-test('Redis starts on a free loopback port, answers PING, and stops with nothing left running', async () => {
+redisTest('Redis starts on a free loopback port, answers PING, and stops with nothing left running', async () => {
   const redis = await startRedis();
-  if ('skipped' in redis) {
-    console.log(`\n  SKIPPED (services.test.ts Redis: ${redis.skipped})\n`);
-    return;
-  }
+  if ('skipped' in redis) throw new Error(redis.skipped);
   let client: Redis | null = null;
   try {
     assert.match(redis.url, /^redis:\/\/127\.0\.0\.1:\d+$/);
@@ -45,12 +45,9 @@ test('Redis starts on a free loopback port, answers PING, and stops with nothing
   assert.ok(refused, 'port still accepts connections after stop()');
 });
 
-test('Swift (5 processes) listens on loopback only and stop() ends every process', async () => {
+swiftTest('Swift (5 processes) listens on loopback only and stop() ends every process', async () => {
   const swift = await startSwift();
-  if ('skipped' in swift) {
-    console.log(`\n  SKIPPED (services.test.ts Swift: ${swift.skipped})\n`);
-    return;
-  }
+  if ('skipped' in swift) throw new Error(swift.skipped);
   try {
     assert.is(swift.pids().length, 5); // memcached, account, container, object, proxy
     const addresses = await listeningAddresses(swift.pids());
@@ -61,6 +58,31 @@ test('Swift (5 processes) listens on loopback only and stop() ends every process
     await swift.stop();
   }
   for (const pid of swift.pids()) assert.not.ok(alive(pid), `Swift process ${pid} still running after stop()`);
+});
+
+test('serviceTest: a missing service registers skipped tests (counted by the runner), or failing ones under CI', async () => {
+  // Each case runs in a child process: a uvu suite of two guarded tests, counted by uvu itself.
+  const { execFileSync } = await import('node:child_process');
+  const script = `
+    import { serviceTest } from ${JSON.stringify(new URL('./services.ts', import.meta.url).href)};
+    const t = serviceTest('frobnicator not installed', 'probe');
+    t('one', () => {}); t('two', () => {}); t.run();`;
+  const run = (env: NodeJS.ProcessEnv) => {
+    try {
+      return { code: 0, out: execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env, encoding: 'utf8' }) };
+    } catch (e) {
+      const err = e as { status: number; stdout: string };
+      return { code: err.status, out: err.stdout };
+    }
+  };
+  const { CI: _ci, ...env } = process.env;
+  const local = run(env);
+  assert.is(local.code, 0);
+  assert.match(local.out, /SKIPPED \(probe: frobnicator not installed\)/);
+  assert.match(local.out.replace(/\x1b\[[0-9;]*m/g, ''), /Skipped:\s+2/);
+  const ci = run({ ...env, CI: 'true' });
+  assert.is.not(ci.code, 0, 'under CI a missing service must fail');
+  assert.match(ci.out.replace(/\x1b\[[0-9;]*m/g, ''), /CI must install it/);
 });
 
 test('isLoopback tells loopback from other addresses', () => {

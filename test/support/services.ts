@@ -8,6 +8,7 @@ import * as fsp from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { test as uvuTest, type Test } from 'uvu';
 
 export interface SwiftService {
   /** S3 endpoint URL (s3api in the proxy pipeline), e.g. http://127.0.0.1:41234 */
@@ -27,6 +28,26 @@ export interface RedisService {
   url: string;
   pids(): number[];
   stop(): Promise<void>;
+}
+
+/**
+ * uvu's `test` for tests that need a service (or program) that may be missing. With `missing` null it
+ * is uvu's own `test`. Otherwise every test registered through it is counted as *skipped* by the
+ * runner's closing line, with one loud SKIPPED line per file — except under CI (env CI set, as
+ * .ci/run does), where CI installs every service, so a missing one is a failing test instead.
+ */
+export function serviceTest(missing: string | null, label: string): Test {
+  if (missing === null) return uvuTest;
+  const underCi = Boolean(process.env.CI);
+  if (!underCi) console.log(`\n  SKIPPED (${label}: ${missing})\n`);
+  const register = (name: string) =>
+    underCi
+      ? uvuTest(name, () => {
+          throw new Error(`${label}: ${missing} — CI must install it (.ci/services.sh)`);
+        })
+      : uvuTest.skip(name);
+  const guarded = Object.assign((name: string, _fn?: unknown) => register(name), uvuTest);
+  return Object.assign(guarded, { only: guarded, skip: uvuTest.skip }) as unknown as Test;
 }
 
 export interface Skipped {
@@ -300,15 +321,18 @@ function swiftPython(): string {
   return shebang ? shebang[1] : 'python3';
 }
 
-export async function startSwift(): Promise<SwiftService | Skipped> {
+/** Why Swift cannot run here, or null when it is installed. Synchronous: test files decide at load time. */
+export function swiftMissing(): string | null {
   const programs = ['memcached', ...['proxy', ...STORAGE_KINDS].map((k) => `swift-${k}-server`)];
   const missing = missingPrograms(programs);
-  if (missing.length > 0) {
-    return { skipped: `Swift not installed (missing ${missing.join(', ')}); install with .ci/services.sh` };
-  }
-  if (!fs.existsSync(SWIFT_CONF)) {
-    return { skipped: `${SWIFT_CONF} missing (shipped by Debian's swift package); reinstall with .ci/services.sh` };
-  }
+  if (missing.length > 0) return `Swift not installed (missing ${missing.join(', ')}); install with .ci/services.sh`;
+  if (!fs.existsSync(SWIFT_CONF)) return `${SWIFT_CONF} missing (shipped by Debian's swift package); reinstall with .ci/services.sh`;
+  return null;
+}
+
+export async function startSwift(): Promise<SwiftService | Skipped> {
+  const missing = swiftMissing();
+  if (missing) return { skipped: missing };
 
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'stagewise-swift-'));
   const user = os.userInfo().username;
@@ -412,10 +436,14 @@ function redisPing(port: number): Promise<boolean> {
   });
 }
 
+/** Why Redis cannot run here, or null when it is installed. */
+export function redisMissing(): string | null {
+  return onPath('redis-server') === null ? 'redis-server not installed; install with .ci/services.sh' : null;
+}
+
 export async function startRedis(): Promise<RedisService | Skipped> {
-  if (onPath('redis-server') === null) {
-    return { skipped: 'redis-server not installed; install with .ci/services.sh' };
-  }
+  const missing = redisMissing();
+  if (missing) return { skipped: missing };
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'stagewise-redis-'));
   const [port] = await freePorts(1);
   // No persistence: a test server's data dies with it.

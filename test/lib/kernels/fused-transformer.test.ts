@@ -9,6 +9,7 @@ import { FusedTransformer } from '../../../lib/kernels/fused-transformer.ts';
 import { PAPER_MODEL, Transformer, initParams, paramCount, paramShapes, runInChunks, type ModelConfig } from '../../../lib/model.ts';
 import { rngStream } from '../../../lib/rng.ts';
 import { sampleBatch } from '../../../lib/tasks.ts';
+import { rejects } from '../../support/rejects.ts';
 import { relErr } from '../compare.ts';
 
 test.before(async () => {
@@ -51,7 +52,7 @@ const shapes: [string, ModelConfig][] = [
 ];
 
 for (const [label, cfg] of shapes) {
-  test(`agrees with the tfjs graph (${label}): loss, gradients, outputs`, () => {
+  test(`agrees with the tfjs graph (${label}): loss, gradients, outputs`, async () => {
     const params = initParams(cfg, rngStream(7, 'init'));
     // Perturb LN γ/β away from 1/0 so their gradients and effects are not degenerate.
     const r = rngStream(7, 'perturb');
@@ -62,16 +63,16 @@ for (const [label, cfg] of shapes) {
     const fused = new Transformer(cfg, params, {}, 'fused');
     const xs = tf.tensor3d(batch.xs, [B, cfg.K, cfg.D]);
     const ys = tf.tensor2d(batch.ys, [B, cfg.K]);
-    const a = graph.lossAndGrads(xs, ys);
-    const b = fused.lossAndGrads(xs, ys);
+    const a = await graph.lossAndGrads(xs, ys);
+    const b = await fused.lossAndGrads(xs, ys);
     assert.ok(relErr(b.perPosition, a.perPosition) <= 1e-5, 'per-position loss');
     graph.names.forEach((name, i) => {
       const e = relErr(b.grads[i].dataSync(), a.grads[i].dataSync());
       assert.ok(e <= 1e-5, `${name}: ${e}`);
     });
-    assert.ok(relErr(fused.perPositionLoss(xs, ys), graph.perPositionLoss(xs, ys)) <= 1e-5);
-    assert.ok(relErr(runInChunks(fused, batch.xs, batch.ys, B, true, 2), runInChunks(graph, batch.xs, batch.ys, B, true, 2)) <= 1e-5);
-    assert.ok(relErr(runInChunks(fused, batch.xs, batch.ys, B), runInChunks(graph, batch.xs, batch.ys, B)) <= 1e-5);
+    assert.ok(relErr(await fused.perPositionLoss(xs, ys), await graph.perPositionLoss(xs, ys)) <= 1e-5);
+    assert.ok(relErr(await runInChunks(fused, batch.xs, batch.ys, B, true, 2), await runInChunks(graph, batch.xs, batch.ys, B, true, 2)) <= 1e-5);
+    assert.ok(relErr(await runInChunks(fused, batch.xs, batch.ys, B), await runInChunks(graph, batch.xs, batch.ys, B)) <= 1e-5);
     tf.dispose([xs, ys, ...a.grads, ...b.grads]);
     graph.dispose();
     fused.dispose();
@@ -92,12 +93,12 @@ test('changing the batch size re-lays out the buffers without changing results',
   assert.equal(Array.from(again.perPosition), Array.from(first.perPosition));
 });
 
-test('wrong sizes fail with a message naming what was expected', () => {
+test('wrong sizes fail with a message naming what was expected', async () => {
   const kernel = new FusedTransformer(PAPER_MODEL);
   const params = paramShapes(PAPER_MODEL).map((p) => new Float32Array(p.shape.reduce((a, b) => a * b, 1)));
   assert.throws(() => kernel.lossAndGrads(params, new Float32Array(10), new Float32Array(8), 1), /xs must hold B·K·D = 32 values/);
   assert.throws(() => kernel.lossAndGrads(params.slice(1), new Float32Array(32), new Float32Array(8), 1), /parameters hold 51397 values, the model has 51717/);
-  assert.throws(() => new Transformer(PAPER_MODEL, initParams(PAPER_MODEL, rngStream(0, 'init')), { singleResidual: true }, 'fused').lossAndGrads(tf.zeros([1, 8, 4]), tf.zeros([1, 8])), /fused kernel implements the paper model only/);
+  await rejects(() => new Transformer(PAPER_MODEL, initParams(PAPER_MODEL, rngStream(0, 'init')), { singleResidual: true }, 'fused').lossAndGrads(tf.zeros([1, 8, 4]), tf.zeros([1, 8])), /fused kernel implements the paper model only/);
 });
 
 test.run();

@@ -1,0 +1,146 @@
+// Starting the dashboard: bundle the client (esbuild, once per process), open the server, and — for
+// `pipeline.ts serve` without a build in this process — keep the plan current as the store, the
+// config or the code change (another process building shows up: its lock = running, its record = built).
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { watch as chokidarWatch } from 'chokidar';
+import type { Graph } from '../key/graph.ts';
+import { clearCodeCache, codeInfo } from '../key/keys.ts';
+import { isStale, lockPath } from '../store/lock.ts';
+import { readFailure } from '../store/logs.ts';
+import { planNodes } from '../key/plan.ts';
+import type { Store } from '../types.ts';
+import { Hub } from './hub.ts';
+import { readAsset, startDashboard, type Dashboard } from './server.ts';
+
+let bundled: Promise<string> | null = null;
+
+/** The client bundle (assets/app.ts with its layout and chart libraries), built in memory. */
+export function clientBundle(): Promise<string> {
+  bundled ??= (async () => {
+    const { build } = await import('esbuild');
+    const out = await build({
+      entryPoints: [fileURLToPath(new URL('./assets/app.ts', import.meta.url))],
+      bundle: true,
+      write: false,
+      format: 'esm',
+      platform: 'browser',
+      target: 'es2020',
+      minify: true,
+      legalComments: 'none',
+      logLevel: 'silent',
+    });
+    return out.outputFiles[0].text;
+  })();
+  return bundled;
+}
+
+export interface OpenDashboardOptions {
+  hub: Hub;
+  store: Store;
+  root: string;
+  host?: string;
+  port?: number;
+}
+
+export async function openDashboard(opts: OpenDashboardOptions): Promise<Dashboard> {
+  const assets = { js: await clientBundle(), css: readAsset('style.css'), html: readAsset('index.html') };
+  return startDashboard({ ...opts, assets });
+}
+
+/**
+ * Plans every node of `graph`; a stale node whose build lock a live process holds is running there,
+ * and one whose last attempt at its current key failed is shown failed.
+ */
+export async function planAll(hub: Hub, graph: Graph, store: Store, root: string): Promise<void> {
+  const plan = await planNodes({ store, root, graph, force: new Set() }, graph.order);
+  const seen: Parameters<Hub['setPlan']>[2] = new Map();
+  for (const a of plan.values()) {
+    if (a.status !== 'stale' || !a.key) continue;
+    const file = lockPath(root, a.key);
+    if (existsSync(file) && !isStale(file)) seen.set(a.id, { state: 'running', runner: 'another process' });
+    else {
+      const f = readFailure(root, a.stage, a.id);
+      if (f && f.key === a.key && !f.interrupted) seen.set(a.id, { state: 'failed', error: f.error });
+    }
+  }
+  hub.setPlan(graph, plan, seen);
+}
+
+export interface FollowOptions {
+  hub: Hub;
+  configFile: string;
+  load(): Promise<Graph>;
+  store: Store;
+  root: string;
+  debounceMs?: number;
+  warn(msg: string): void;
+}
+
+/**
+ * Re-plans when the config, the stage code or the store changes (records, locks, failures).
+ * For `serve` alone; a build in this process feeds the hub its events instead.
+ */
+export function followStore(opts: FollowOptions): { close(): Promise<void> } {
+  const root = resolve(opts.root);
+  const dirs = ['records', 'locks', 'failures'].map((d) => join(root, d));
+  const watcher = chokidarWatch([resolve(opts.configFile), ...dirs], { ignoreInitial: true, depth: 2 });
+  let codeFiles = new Set<string>();
+  let timer: NodeJS.Timeout | null = null;
+  let busy: Promise<void> | null = null;
+  let again = false;
+  let closed = false;
+
+  const cycle = async () => {
+    let graph: Graph;
+    try {
+      clearCodeCache();
+      graph = await opts.load();
+    } catch (err) {
+      opts.hub.setProblem((err as Error).message);
+      return;
+    }
+    const files = new Set<string>();
+    for (const id of graph.order) for (const f of (await codeInfo(graph.nodes.get(id)!.decl.stage.module)).localFiles) files.add(f);
+    const add = [...files].filter((f) => !codeFiles.has(f));
+    const gone = [...codeFiles].filter((f) => !files.has(f));
+    if (gone.length) watcher.unwatch(gone);
+    if (add.length) watcher.add(add);
+    codeFiles = files;
+    await planAll(opts.hub, graph, opts.store, opts.root);
+  };
+  const trigger = () => {
+    if (closed) return;
+    if (busy) {
+      again = true;
+      return;
+    }
+    busy = cycle()
+      .catch((err) => opts.warn(`serve: re-planning failed: ${(err as Error).message}`))
+      .finally(() => {
+        busy = null;
+        if (again) {
+          again = false;
+          trigger();
+        }
+      });
+  };
+  watcher.on('all', () => {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(trigger, opts.debounceMs ?? 250);
+  });
+  watcher.on('ready', trigger);
+  // Stale locks (a killed builder) stop counting after a while without any file event: look again now and then.
+  const poll = setInterval(() => opts.hub.run.active || trigger(), 15_000);
+  poll.unref();
+  return {
+    async close() {
+      closed = true;
+      clearInterval(poll);
+      if (timer) clearTimeout(timer);
+      await busy;
+      await watcher.close();
+    },
+  };
+}
