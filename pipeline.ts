@@ -14,7 +14,11 @@
 //   4. llc               the local learning coefficient λ̂(w_t) by SGLD at a log-spaced subset of checkpoints;
 //   5. stage-boundaries  plateaus and turning points of λ̂ against log t → developmental stages LR1, LR2, …;
 //   6. essential-dynamics  PCA of the outputs over training, smoothed, with osculating circles and cusps;
-//   7. figures           the paper's figures and an HTML report.
+//   7. mechanisms        per checkpoint: attention patterns, layer-norm and embedding statistics, the
+//                        Hessian (on a coarse grid), ICL on scaled inputs, the validation gradient;
+//                        then essential dynamics of five fingerprints and a measured table of what
+//                        changes in each stage;
+//   8. figures           the paper's figures and an HTML report.
 // Plus the finite-M task-prior sweep (paper Figure 20) and the LLC calibration sweep (App. E.3).
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -36,10 +40,22 @@ import {
   figureTaskPriorStage,
   figuresIndexStage,
 } from './stages/figures.ts';
+import { attentionStage } from './stages/analysis/attention.ts';
+import { weightStatsStage } from './stages/analysis/weights.ts';
+import { hessianStage } from './stages/analysis/hessian.ts';
+import { iclStage } from './stages/analysis/icl.ts';
+import { gradientStage } from './stages/analysis/gradient.ts';
+import { edVariantsStage } from './stages/analysis/ed-variants.ts';
+import { figureAttentionStage } from './stages/figures/attention.ts';
+import { figureCollapseStage } from './stages/figures/collapse.ts';
+import { figureEdVariantsStage } from './stages/figures/ed-variants.ts';
+import { figureGeometryStage } from './stages/figures/geometry.ts';
+import { stageTableStage } from './stages/figures/stage-table.ts';
 
 type TrainSettings = Pick<RegressionConfig['train'], 'steps' | 'batchSize' | 'lr' | 'checkpoints'>;
 
 const checkpointFile = (step: number) => `checkpoints/step-${String(step).padStart(8, '0')}.swt`;
+const momentsFile = (step: number) => `checkpoints/step-${String(step).padStart(8, '0')}.adam.swt`;
 
 /** The nearest training checkpoint to each step of `wanted`, without repeats. */
 function snapToCheckpoints(wanted: number[], available: number[]): number[] {
@@ -126,8 +142,49 @@ function declareRegression(config: RegressionConfig, configFile: string): NodeDe
       params: config.essentialDynamics,
       inputs: { evals: run.evalIds.map(ref) },
     });
-    return { label, dirName: `seed-${seed}_M-${M}`, seed, M, run, llcSteps, llcIds, stagesId, edId };
+    const mechanisms = config.analysis ? mechanismNodes(label, run, llcSteps, config.analysis) : undefined;
+    return { label, dirName: `seed-${seed}_M-${M}`, seed, M, run, llcSteps, llcIds, stagesId, edId, mechanisms };
   });
+
+  /**
+   * The mechanisms behind the stages: one analysis node per checkpoint and metric family (a new
+   * checkpoint or an edited metric recomputes only its own nodes), the Hessian on a coarse grid,
+   * and essential dynamics of five fingerprints.
+   */
+  function mechanismNodes(label: string, run: ReturnType<typeof trainRun>, llcSteps: number[], analysis: NonNullable<RegressionConfig['analysis']>) {
+    const perCheckpoint = (name: string, stage: NodeDecl['stage'], params: object, steps: number[], withData = true) =>
+      steps.map((step) =>
+        add({
+          id: `${name}[${label},step=${step}]`,
+          stage,
+          params,
+          inputs: {
+            checkpoint: fileRef(run.trainId, checkpointFile(step)),
+            model: fileRef(run.trainId, 'model.json'),
+            ...(withData ? { tasks: ref(run.tasksId) } : {}),
+          },
+        }),
+      );
+    const grid = analysis.hessianCheckpoints;
+    const hessianSteps = grid ? snapToCheckpoints([...checkpointSteps(config.train.steps, grid.logSpace, grid.linearSpace), run.steps.at(-1)!], run.steps) : llcSteps;
+    const attentionIds = perCheckpoint('attention', attentionStage, analysis.attention, run.steps);
+    const weightIds = perCheckpoint('weight-stats', weightStatsStage, {}, run.steps, false);
+    const hessianIds = perCheckpoint('hessian', hessianStage, analysis.hessian, hessianSteps);
+    const iclIds = perCheckpoint('icl', iclStage, analysis.icl, run.steps);
+    const gradientIds = perCheckpoint('gradient', gradientStage, analysis.gradient, run.steps);
+    const edVariantsId = add({
+      id: `ed-variants[${label}]`,
+      stage: edVariantsStage,
+      params: analysis.edVariants,
+      inputs: {
+        checkpoints: run.steps.map((s) => fileRef(run.trainId, checkpointFile(s))),
+        moments: run.steps.map((s) => fileRef(run.trainId, momentsFile(s))),
+        gradients: gradientIds.map(ref),
+        evals: run.evalIds.map(ref),
+      },
+    });
+    return { attentionIds, weightIds, hessianIds, iclIds, gradientIds, edVariantsId };
+  }
 
   // LLC calibration: a grid of sampler settings on chosen checkpoints of the first run.
   const calibrationIds: string[] = [];
@@ -158,8 +215,17 @@ function declareRegression(config: RegressionConfig, configFile: string): NodeDe
   });
   for (const r of runs) {
     const dir = `${figuresDir}/${r.dirName}`;
-    figure(`figure-behaviour[${r.label}]`, figureBehaviourStage, { label: r.label }, { evals: r.run.evalIds.map(ref), stages: ref(r.stagesId), train: ref(r.run.trainId) }, dir);
+    const m = r.mechanisms;
+    figure(`figure-behaviour[${r.label}]`, figureBehaviourStage, { label: r.label }, { evals: r.run.evalIds.map(ref), stages: ref(r.stagesId), train: ref(r.run.trainId), ...(m ? { icl: m.iclIds.map(ref) } : {}) }, dir);
     figure(`figure-ed[${r.label}]`, figureEdStage, { label: r.label }, { ed: ref(r.edId), stages: ref(r.stagesId) }, dir);
+    if (!m) continue;
+    // The mechanisms: the measured stage table, then curvature, collapse, attention and ED variants.
+    const stages = ref(r.stagesId);
+    add({ id: `figure-stage-table[${r.label}]`, stage: stageTableStage, params: { label: r.label }, inputs: { stages, evals: r.run.evalIds.map(ref), hessians: m.hessianIds.map(ref), weights: m.weightIds.map(ref), attention: m.attentionIds.map(ref) }, publishTo: dir, tags: ['figure'] });
+    figure(`figure-geometry[${r.label}]`, figureGeometryStage, { label: r.label }, { hessians: m.hessianIds.map(ref), llcs: r.llcIds.map(ref), weights: m.weightIds.map(ref), evals: r.run.evalIds.map(ref), stages }, dir);
+    figure(`figure-collapse[${r.label}]`, figureCollapseStage, { label: r.label }, { weights: m.weightIds.map(ref), stages }, dir);
+    figure(`figure-attention[${r.label}]`, figureAttentionStage, { label: r.label }, { attention: m.attentionIds.map(ref), stages }, dir);
+    figure(`figure-ed-variants[${r.label}]`, figureEdVariantsStage, { label: r.label }, { ed: ref(m.edVariantsId), stages }, dir);
   }
   if (taskPriorRuns.length > 0) {
     figure('figure-task-prior', figureTaskPriorStage, { M: taskPriorRuns.flatMap((r) => r.evalIds.map(() => r.M)) }, {

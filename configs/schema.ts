@@ -18,6 +18,11 @@ import { checkpointGridSchema, modelConfigSchema, taskConfigSchema, taskCountSch
 import { stageBoundariesParams } from '../stages/stage-boundaries.ts';
 import { tasksParams } from '../stages/tasks.ts';
 import { trainParams } from '../stages/train.ts';
+import { attentionParams } from '../stages/analysis/attention.ts';
+import { hessianParams } from '../stages/analysis/hessian.ts';
+import { iclParams } from '../stages/analysis/icl.ts';
+import { gradientParams } from '../stages/analysis/gradient.ts';
+import { edVariantsParams } from '../stages/analysis/ed-variants.ts';
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
@@ -58,20 +63,24 @@ export const taskPriorSection = trainRun.extend({
 });
 
 const sweptSampler = samplerFields.shape;
+const calibrationGrid = sweepOf({
+  eps: listOf(sweptSampler.eps.unwrap()),
+  nbeta: listOf(sweptSampler.nbeta.unwrap()),
+  gamma: listOf(sweptSampler.gamma.unwrap()),
+  gradientScale: listOf(sweptSampler.gradientScale.unwrap()),
+  localizationScale: listOf(sweptSampler.localizationScale.unwrap()),
+  noiseScale: listOf(sweptSampler.noiseScale.unwrap()),
+  batchSize: listOf(sweptSampler.batchSize),
+  datasetSize: listOf(sweptSampler.datasetSize),
+});
+
 /** LLC calibration (docs/llc.md): a grid of sampler settings at chosen checkpoints of the first training run. Omit to skip. */
 export const calibrationSection = z.strictObject({
   steps: listOf(nonNegativeInt),
   /** Overrides of llc.sampler, plus `sweep:` lists of the settings to vary. */
   sampler: samplerFields.partial().extend({
-    sweep: sweepOf({
-      eps: listOf(sweptSampler.eps.unwrap()),
-      nbeta: listOf(sweptSampler.nbeta.unwrap()),
-      gamma: listOf(sweptSampler.gamma.unwrap()),
-      gradientScale: listOf(sweptSampler.gradientScale.unwrap()),
-      localizationScale: listOf(sweptSampler.localizationScale.unwrap()),
-      noiseScale: listOf(sweptSampler.noiseScale.unwrap()),
-      batchSize: listOf(sweptSampler.batchSize),
-    }).optional(),
+    /** One grid (every combination), or a list of grids whose union is swept (e.g. ε, then n, then m). */
+    sweep: z.union([calibrationGrid, listOf(calibrationGrid)]).optional(),
   }),
 });
 
@@ -83,14 +92,40 @@ export type CalibrationSampler = z.output<typeof calibrationSection>['sampler'];
  */
 export function calibrationSamplers(main: SamplerInput, calibration: CalibrationSampler): { label: string; sampler: SamplerInput }[] {
   const { sweep, ...overrides } = calibration;
-  const base: Record<string, unknown> = { ...main, ...overrides };
-  const swept = Object.keys(sweep ?? {});
-  for (const key of swept) delete base[key];
-  const axes = Object.entries(sweep ?? {}).filter(([, v]) => v !== undefined) as [string, unknown[]][];
-  let points: Record<string, unknown>[] = [{}];
-  for (const [key, values] of axes) points = points.flatMap((p) => values.map((v) => ({ ...p, [key]: v })));
-  return points.map((p) => ({ label: pointId(p), sampler: { ...base, ...p } as SamplerInput }));
+  // A list of grids sweeps their union; a sampler two grids share (the centre) appears once.
+  const grids = sweep === undefined ? [{}] : Array.isArray(sweep) ? sweep : [sweep];
+  const seen = new Set<string>();
+  const out: { label: string; sampler: SamplerInput }[] = [];
+  for (const grid of grids) {
+    const base: Record<string, unknown> = { ...main, ...overrides };
+    for (const key of Object.keys(grid)) delete base[key];
+    const axes = Object.entries(grid).filter(([, v]) => v !== undefined) as [string, unknown[]][];
+    let points: Record<string, unknown>[] = [{}];
+    for (const [key, values] of axes) points = points.flatMap((p) => values.map((v) => ({ ...p, [key]: v })));
+    for (const p of points) {
+      const sampler = { ...base, ...p } as SamplerInput;
+      const same = JSON.stringify(Object.entries(sampler).sort(([a], [b]) => a.localeCompare(b)));
+      if (seen.has(same)) continue;
+      seen.add(same);
+      out.push({ label: pointId(p), sampler });
+    }
+  }
+  return out;
 }
+
+/**
+ * Per-checkpoint mechanism analyses of the main runs. Each block is that stage's params (omitted
+ * keys take its defaults). The Hessian runs on `hessianCheckpoints` (a log/linear grid snapped to
+ * checkpoints), by default at the LLC checkpoints. Omit the section to skip the analyses.
+ */
+export const analysisSection = z.strictObject({
+  attention: attentionParams.default(attentionParams.parse({})),
+  hessian: hessianParams.default(hessianParams.parse({})),
+  icl: iclParams.default(iclParams.parse({})),
+  gradient: gradientParams.default(gradientParams.parse({})),
+  edVariants: edVariantsParams.default(edVariantsParams.parse({})),
+  hessianCheckpoints: checkpointGridSchema.optional(),
+});
 
 /** The in-context linear regression experiment. */
 export const regressionConfigSchema = z
@@ -110,6 +145,7 @@ export const regressionConfigSchema = z
     essentialDynamics: edParams,
     taskPrior: taskPriorSection.optional(),
     calibration: calibrationSection.optional(),
+    analysis: analysisSection.optional(),
     /** Every figure stage's `style` param. */
     figures: figureStyleSchema,
   })

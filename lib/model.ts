@@ -179,6 +179,8 @@ export class Transformer {
   private readonly maskCache = new Map<number, tf.Tensor2D>();
   private readonly kernel: ModelKernel;
   private fusedKernel: FusedTransformer | null = null;
+  /** While attentionProbs runs: every layer's post-softmax attention, in layer order. */
+  private attentionCapture: tf.Tensor[] | null = null;
 
   constructor(cfg: ModelConfig, params: TensorMap, ablation: ModelAblation = {}, kernel: ModelKernel = 'auto') {
     const specs = paramSpecs(cfg);
@@ -229,7 +231,9 @@ export class Transformer {
     const v = toHeads(linear(u, part(2)));
     let scores = tf.div(tf.matMul(q, k, false, true), Math.sqrt(c)); // A_ij = q_i·k_j/√c  [B, H, T, T]
     if (!this.ablation.noCausalMask) scores = tf.add(scores, this.causalMask(T));
-    const o = tf.matMul(tf.softmax(scores), v); // [B, H, T, c]
+    const probs = tf.softmax(scores);
+    if (this.attentionCapture) this.attentionCapture.push(tf.keep(probs));
+    const o = tf.matMul(probs, v); // [B, H, T, c]
     const concat = tf.reshape<tf.Rank.R2>(tf.transpose(o, [0, 2, 1, 3]), [B * T, d]); // heads in head order
     return this.cfg.includeOutput ? linear(concat, this.p[`blocks.${l}.attention.output.weight`]) : concat;
   }
@@ -255,6 +259,24 @@ export class Transformer {
       const y = linear(layerNorm(x, p['unembedding.0.weight'], p['unembedding.0.bias']), p['unembedding.1.weight'], p['unembedding.1.bias']);
       return tf.reshape(y, [B, T, V]) as tf.Tensor3D;
     });
+  }
+
+  /**
+   * Post-softmax attention of every layer, each [B, H, T, T] row-major (query, key), for sequences
+   * xs [B, K, D], ys [B, K] in plain arrays: the tfjs graph, for analysis (lib/analysis/attention.ts).
+   */
+  attentionProbs(xs: Float32Array, ys: Float32Array, B: number): Float32Array[] {
+    const { K, D } = this.cfg;
+    this.attentionCapture = [];
+    try {
+      tf.tidy(() => {
+        this.forward(this.encode(tf.tensor3d(xs, [B, K, D]), tf.tensor2d(ys, [B, K])));
+      });
+      return this.attentionCapture.map((t) => Float32Array.from(t.dataSync() as Float32Array));
+    } finally {
+      tf.dispose(this.attentionCapture);
+      this.attentionCapture = null;
+    }
   }
 
   /** Tokens from xs [B, K, D] and ys [B, K], as encodeTokens does (lib/tasks.ts). */

@@ -11,7 +11,7 @@ import { rngStream } from '../lib/rng.ts';
 import { sampleBatch, type Batch, type TaskConfig } from '../lib/tasks.ts';
 import { decodeTensors, encodeTensors, type TensorMap } from '../lib/tensorfile.ts';
 import { initBackend } from '../lib/backend.ts';
-import { checkpointName, type MetricsLine, type PredictorMse, type SetMetrics, type trainStage } from './train.ts';
+import { checkpointName, momentsName, type MetricsLine, type PredictorMse, type SetMetrics, type trainStage } from './train.ts';
 import { grantedDevice } from '../lib/device.ts';
 import { loadTasks, type TaskData } from './tasks.ts';
 
@@ -96,6 +96,19 @@ function encodeState(state: TrainState, names: string[], shapes: number[][]): Ui
   return encodeTensors(tensors, { version: STATE_VERSION, nextStep: state.nextStep, adamStep: state.adam.t, metrics: state.metrics });
 }
 
+/** Adam's first and second moments, each flattened in canonical parameter order. */
+function encodeMoments(adam: Adam, step: number): Uint8Array {
+  const flat = (parts: Float32Array[]) => {
+    const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) (out.set(p, at), (at += p.length));
+    return out;
+  };
+  const m = flat(adam.m);
+  const v = flat(adam.v);
+  return encodeTensors({ m: { shape: [m.length], data: m }, v: { shape: [v.length], data: v } }, { step, adamStep: adam.t });
+}
+
 export const run: StageRun<typeof trainStage> = async (ctx) => {
   const started = Date.now();
   const { model: modelCfg, task, steps, batchSize, lr, seed } = ctx.params;
@@ -138,6 +151,9 @@ export const run: StageRun<typeof trainStage> = async (ctx) => {
       lastLoss = mean(perPosition);
       if (isCheckpoint.has(s)) {
         await writeAtomic(path.join(ckptDir, checkpointName(s)), encodeTensors(toMap(state.params), { step: s }));
+        // Adam's moments go in a file of their own, so the checkpoint files (and every node that reads
+        // only them) do not change; m-ED and v-ED read these.
+        await writeAtomic(path.join(ckptDir, momentsName(s)), encodeMoments(state.adam, s));
         state.metrics.push({ step: s, lr: lrNow, batchLoss: lastLoss, pretrain: await setMetrics(model, sets.pretrain), true: await setMetrics(model, sets.true) });
         state.nextStep = s + 1;
         await writeAtomic(stateFile, encodeState(state, names, dims));
@@ -154,6 +170,8 @@ export const run: StageRun<typeof trainStage> = async (ctx) => {
   for (const s of grid) {
     if (!saved.has(checkpointName(s))) throw new Error(`train: checkpoint ${checkpointName(s)} missing from ${ckptDir}`);
     await copyFile(path.join(ckptDir, checkpointName(s)), path.join(outCkpt, checkpointName(s)));
+    if (!saved.has(momentsName(s))) throw new Error(`train: ${momentsName(s)} missing from ${ckptDir} (a work dir from before moments were saved: delete it to retrain)`);
+    await copyFile(path.join(ckptDir, momentsName(s)), path.join(outCkpt, momentsName(s)));
   }
   const write = (name: string, value: unknown) => writeFile(path.join(ctx.outDir, name), JSON.stringify(value, null, 2) + '\n');
   await writeFile(path.join(ctx.outDir, 'metrics.jsonl'), state.metrics.map((m) => JSON.stringify(m)).join('\n') + '\n');

@@ -47,6 +47,8 @@ export interface MetricsLine {
 }
 
 export const checkpointName = (step: number) => `step-${String(step).padStart(8, '0')}.swt`;
+/** Adam's moments at a checkpoint, next to it (m-ED / v-ED inputs). */
+export const momentsName = (step: number) => `step-${String(step).padStart(8, '0')}.adam.swt`;
 
 export const trainStage = defineStage({
   name: 'train',

@@ -1,5 +1,6 @@
 // `pipeline.ts [targets…]`: bring the targets up to date — here, on a queue (--queue), or on every
 // change (--watch). `--only` narrows the run to some stages whose inputs must already be cached.
+import { sweepOrphans } from '../store/fsutil.ts';
 import { upstreamClosure } from '../key/graph.ts';
 import { planNodes } from '../key/plan.ts';
 import { createReporter, loadLiveRenderer, summaryJson, summaryLine } from '../run/progress.ts';
@@ -83,6 +84,7 @@ export async function buildCommand(c: CommandContext): Promise<number> {
   const reporter = createReporter({ total: ids.length, stream: progressStream, live: await loadLiveRenderer(progressStream), verbose: args.verbose });
   const serving = args.serve ? await startServingFor(c, (l) => progressStream.write(`${l}\n`)) : null;
   const runner = makeRunner();
+  const sweeping = sweepOrphans(root);
   let summary;
   try {
     summary = await runGraph({
@@ -104,6 +106,7 @@ export async function buildCommand(c: CommandContext): Promise<number> {
     await dispatcher?.close();
     await slurm?.close();
     await local.flush();
+    await sweeping;
   }
   say(args.json ? summaryJson(summary) : summaryLine(summary));
   const interrupted = signals.exitCode();

@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { faultPoint, journalBuild } from './fault.ts';
-import { removeTree, safeSegment } from '../store/fsutil.ts';
+import { OWNER, removeTree, safeSegment, sweepOrphans } from '../store/fsutil.ts';
 import type { Fingerprint } from '../key/keys.ts';
 import { storeOutputs } from '../store/outputs.ts';
 import { writePointer } from '../key/plan.ts';
@@ -40,42 +40,11 @@ export function workDirFor(root: string, stage: string, nodeId: string, key: Nod
   return join(root, 'work', stage, `${safeSegment(nodeId)}-${key.slice(0, 16)}`);
 }
 
-// Scratch dirs are named `<node>.<host>.<pid>-XXXXXX`: a later process on the same host can then
-// tell the scratch of a killed build (its pid is gone) from one a live process is still writing.
-const HOST = hostname().replace(/[^A-Za-z0-9_-]/g, '_');
-const SCRATCH_OWNER = /\.([A-Za-z0-9_-]+)\.(\d+)-[^.]*$/;
-const swept = new Map<string, Promise<void>>();
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Removes scratch dirs that killed builds on this host left behind; once per process and root. */
-export function sweepStaleScratch(root: string): Promise<void> {
-  let done = swept.get(root);
-  if (!done) {
-    done = (async () => {
-      const dir = join(root, 'tmp');
-      const entries = await fsp.readdir(dir).catch(() => [] as string[]);
-      for (const name of entries) {
-        const owner = SCRATCH_OWNER.exec(name);
-        if (owner && owner[1] === HOST && !processAlive(Number(owner[2]))) await removeTree(join(dir, name));
-      }
-    })();
-    swept.set(root, done);
-  }
-  return done;
-}
-
+// Scratch dirs are named `<node>.<host>.<pid>-XXXXXX` (see sweepOrphans).
 export async function buildNode(job: BuildJob, env: BuildEnv, hooks: RunHooks): Promise<BuildRecord> {
   await fsp.mkdir(join(env.root, 'tmp'), { recursive: true });
-  await sweepStaleScratch(env.root);
-  const outDir = await fsp.mkdtemp(join(env.root, 'tmp', `${safeSegment(job.nodeId).slice(0, 60)}.${HOST}.${process.pid}-`));
+  await sweepOrphans(env.root);
+  const outDir = await fsp.mkdtemp(join(env.root, 'tmp', `${safeSegment(job.nodeId).slice(0, 60)}.${OWNER}-`));
   const workDir = workDirFor(env.root, job.stage.name, job.nodeId, job.key);
   await fsp.mkdir(workDir, { recursive: true });
   const startedAt = new Date();

@@ -1,11 +1,60 @@
 // Small filesystem helpers: the atomic-write discipline (tmp + fsync + rename) in one place.
 import { randomBytes } from 'node:crypto';
 import { promises as fsp, constants as fsc } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { sha256Hex } from '../key/hash.ts';
 
+// Every temporary name carries its owner, `<host>.<pid>`: a later process on the same host can then
+// tell what a killed process left behind (its pid is gone) from what a live one is still writing,
+// and never touches another host's temporaries on a shared file system.
+export const HOST = hostname().replace(/[^A-Za-z0-9_-]/g, '_');
+export const OWNER = `${HOST}.${process.pid}`;
+const OWNED = /\.([A-Za-z0-9_-]+)\.(\d+)[-.][^.]*(\.tmp)?$/;
+
 export function tmpName(dir: string, base: string): string {
-  return join(dir, `.${base}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  return join(dir, `.${base}.${OWNER}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Whether `name` is a temporary of a process on this host that no longer runs. */
+export function orphaned(name: string): boolean {
+  const owner = OWNED.exec(name);
+  return owner !== null && owner[1] === HOST && !processAlive(Number(owner[2]));
+}
+
+const swept = new Map<string, Promise<void>>();
+
+/**
+ * Removes what killed processes on this host left in a local root: scratch dirs (tmp/), half-built
+ * views, and the temporaries of atomic writes (records, node pointers, blobs, downloads). Once per
+ * process and root; a few hundred readdir calls on a large store.
+ */
+export function sweepOrphans(root: string): Promise<void> {
+  let done = swept.get(root);
+  if (!done) {
+    done = (async () => {
+      const dirs = [join(root, 'tmp'), join(root, 'views'), join(root, 'downloads')];
+      for (const top of ['records', 'nodes', 'blobs']) {
+        for (const sub of await fsp.readdir(join(root, top)).catch(() => [] as string[])) dirs.push(join(root, top, sub));
+      }
+      for (const dir of dirs) {
+        for (const name of await fsp.readdir(dir).catch(() => [] as string[])) {
+          if (orphaned(name)) await removeTree(join(dir, name));
+        }
+      }
+    })();
+    swept.set(root, done);
+  }
+  return done;
 }
 
 async function fsyncPath(path: string, flags = 'r'): Promise<void> {

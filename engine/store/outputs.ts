@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fsp, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { faultPoint } from '../run/fault.ts';
-import { atomicCopyFile, listFilesRecursive, removeTree } from './fsutil.ts';
+import { atomicCopyFile, listFilesRecursive, OWNER, removeTree } from './fsutil.ts';
 import { digestOf, hashFile } from '../key/hash.ts';
 import type { BlobDigest, BuildRecord, OutputEntry, Store } from '../types.ts';
 
@@ -63,7 +63,7 @@ async function makeView(root: string, view: string, store: Store, record: Pick<B
     blobs.set(rel, { path: blob, digest: entry.digest });
   }
   if (existsSync(view) && (await viewIntact(view, blobs))) return view;
-  const aside = () => join(root, 'views', `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const aside = () => join(root, 'views', `.view.${OWNER}.${randomBytes(4).toString('hex')}.tmp`);
   const tmp = aside();
   try {
     for (const [rel, { path: blob }] of blobs) {

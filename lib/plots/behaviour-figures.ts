@@ -82,6 +82,11 @@ export interface PerPositionData {
   zeroPerPos: number[];
   ridgePerPos: number[];
   stages: StageSpan[];
+  /**
+   * The paper's panel (b): the ICL score (ℓ_K − ℓ_1)/g on inputs scaled by g, per g. When given it
+   * replaces the loss-relative-to-baselines panel.
+   */
+  scaledIcl?: { steps: number[]; scales: number[]; scores: number[][] };
 }
 
 /**
@@ -111,11 +116,20 @@ export function behavioural(d: PerPositionData, o: FigureOptions): string {
   }
   norm.line(d.steps, d.predNormPerPos.map((r) => r.reduce((a, b) => a + b, 0) / K), { color: BRIGHT.red, width: 1.8 });
   // Position k = 1 (no context) has zero = ridge: its ratio is undefined.
-  relative.hline(0, { color: '#666', dash: 'dotted', width: 1 });
-  relative.hline(1, { color: '#666', dash: 'dashed', width: 1 });
-  for (let k = 1; k < K; k++) {
-    const denom = d.zeroPerPos[k] - d.ridgePerPos[k];
-    relative.line(d.steps, d.lossPerPos.map((r) => (r[k] - d.ridgePerPos[k]) / denom), { color: kColors[k], width: 1 });
+  const scaled = d.scaledIcl;
+  const gColors = scaled ? sequential(scaled.scales.length, 'magma') : [];
+  if (scaled) {
+    relative.title = '(b) ICL score on scaled inputs';
+    relative.y = { kind: 'linear', label: `(ℓ${sub(K)} − ℓ${sub(1)})/g` };
+    relative.hline(0, { color: '#999', width: 0.8 });
+    scaled.scales.forEach((_, i) => relative.line(scaled.steps, scaled.scores.map((r) => r[i]), { color: gColors[i], width: 1.2 }));
+  } else {
+    relative.hline(0, { color: '#666', dash: 'dotted', width: 1 });
+    relative.hline(1, { color: '#666', dash: 'dashed', width: 1 });
+    for (let k = 1; k < K; k++) {
+      const denom = d.zeroPerPos[k] - d.ridgePerPos[k];
+      relative.line(d.steps, d.lossPerPos.map((r) => (r[k] - d.ridgePerPos[k]) / denom), { color: kColors[k], width: 1 });
+    }
   }
   const half = Math.max(1, Math.floor(K / 2));
   icl.hline(0, { color: '#999', width: 0.8 });
@@ -129,11 +143,17 @@ export function behavioural(d: PerPositionData, o: FigureOptions): string {
     ],
     'Position:',
   );
+  if (scaled) fig.legend(scaled.scales.map((g, i) => ({ label: `g = ${g}`, color: gColors[i], kind: 'line' as const })), 'xₖ ← g·xₖ:');
   fig.legend([
     { label: `I${sub(1)}:${sub(half)} = ℓ${sub(half)} − ℓ${sub(1)}`, color: DEEP[0], kind: 'line' },
     { label: `I${sub(half)}:${sub(K)} = ℓ${sub(K)} − ℓ${sub(half)}`, color: DEEP[1], kind: 'line' },
-    { label: 'Zero predictor', color: '#666', kind: 'line', dash: 'dashed' },
-    { label: 'Ridge (Bayes)', color: '#666', kind: 'line', dash: 'dotted' },
+    // The baseline levels are drawn only in the relative-loss version of panel (b).
+    ...(scaled
+      ? []
+      : [
+          { label: 'Zero predictor', color: '#666', kind: 'line' as const, dash: 'dashed' as const },
+          { label: 'Ridge (Bayes)', color: '#666', kind: 'line' as const, dash: 'dotted' as const },
+        ]),
   ]);
   return fig.render();
 }

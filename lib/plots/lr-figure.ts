@@ -1,7 +1,7 @@
 // Figure 1, regression half (docs/figures.md): test loss and LLC against log training step with the
 // detected stages shaded, and its one-line-per-seed variant.
 import { Figure, paperSizes, type LegendItem } from './figure.ts';
-import { DEEP } from './palette.ts';
+import { BRIGHT, DEEP } from './palette.ts';
 import { colorsForStages, shadeStages, stageLegend, type StageSpan } from './stages.ts';
 import { LLC_LABEL, LOSS_LABEL, plotStyle, stepAxis, type FigureOptions, type Series } from './style.ts';
 
@@ -76,8 +76,22 @@ export function lrFigure1Multiple(runs: RunCurves[], baselines: Baselines, o: Fi
     top.line(r.loss.x, r.loss.y, { color, width: 1.2 });
     bottom.line(r.llc.x, r.llc.y, { color, width: 1.2 });
   });
+  // With several seeds on a shared step grid: their mean ± 2 sd (the paper's errorbar = ('sd', 2)).
+  const band = (p: typeof top, series: Series[]) => {
+    if (series.length < 2 || !series.every((s) => s.x.length === series[0].x.length && s.x.every((x, j) => x === series[0].x[j]))) return false;
+    const stats = series[0].x.map((_, j) => {
+      const v = series.map((s) => s.y[j]);
+      const m = v.reduce((a, b) => a + b, 0) / v.length;
+      return [m, Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / (v.length - 1))];
+    });
+    p.band(series[0].x, stats.map(([m, sd]) => m - 2 * sd), stats.map(([m, sd]) => m + 2 * sd), BRIGHT.red, 0.15);
+    p.line(series[0].x, stats.map(([m]) => m), { color: BRIGHT.red, width: 1.6 });
+    return true;
+  };
+  const banded = [band(top, runs.map((r) => r.loss)), band(bottom, runs.map((r) => r.llc))].some(Boolean);
   fig.legend([
     ...runs.map((r, i) => ({ label: r.label, color: DEEP[i % DEEP.length], kind: 'line' as const })),
+    ...(banded ? [{ label: 'Mean ± 2 sd', color: BRIGHT.red, kind: 'line' as const }] : []),
     ...(baselines.zero !== undefined ? [refs.zero] : []),
     ...(baselines.ridge !== undefined ? [refs.ridge] : []),
   ]);

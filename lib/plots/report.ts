@@ -9,6 +9,10 @@ export interface ReportFigure {
   title: string;
   caption?: string;
   svg: string;
+  /** Groups the page: a heading whenever the section changes. */
+  section?: string;
+  /** Rendered as an HTML table instead of the SVG. */
+  table?: { columns: string[]; rows: string[][] };
 }
 
 export interface StageTable {
@@ -70,15 +74,20 @@ ${nodes ? `<table><thead><tr><th>node</th><th>key</th><th>wall time</th></tr></t
 }
 
 export function reportHtml(r: { title: string; figures: ReportFigure[]; stageTables: StageTable[]; provenance: Provenance }): string {
+  const anchor = (f: ReportFigure) => esc(f.file.replace(/\.(svg|json)$/, ''));
+  const body = (f: ReportFigure, i: number) =>
+    f.table
+      ? `<table><thead><tr>${f.table.columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead><tbody>${f.table.rows.map((row) => `<tr>${row.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`
+      : prefixIds(f.svg, `f${i}-`);
   const figures = r.figures
     .map(
-      (f, i) => `<figure id="${esc(f.file.replace(/\.svg$/, ''))}">
-${prefixIds(f.svg, `f${i}-`)}
+      (f, i) => `${f.section && f.section !== r.figures[i - 1]?.section ? `<h2>${esc(f.section)}</h2>\n` : ''}<figure id="${anchor(f)}">
+${body(f, i)}
 <figcaption><b>${esc(f.title)}</b>${f.caption ? ` ${esc(f.caption)}` : ''} <span class="file">${esc(f.file)}</span></figcaption>
 </figure>`,
     )
     .join('\n');
-  const toc = r.figures.map((f) => `<li><a href="#${esc(f.file.replace(/\.svg$/, ''))}">${esc(f.title)}</a></li>`).join('');
+  const toc = r.figures.map((f) => `<li><a href="#${anchor(f)}">${esc(f.title)}</a></li>`).join('');
   return `<!doctype html>
 <html lang="en">
 <head>

@@ -16,7 +16,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import { defineStage } from '../../engine/index.ts';
 import { behavioural, behaviouralDetail } from '../../lib/plots/behaviour-figures.ts';
-import { figureOptions, figureStyleSchema, readEvals, readJson, writeFigures, xLimitsSchema, type BaselinesJson, type StagesJson } from './common.ts';
+import type { IclJson } from '../analysis/icl.ts';
+import { figureOptions, figureStyleSchema, readEvals, readJson, readStepJsons, writeFigures, xLimitsSchema, type BaselinesJson, type StagesJson } from './common.ts';
 
 const STAGE = 'figure-behaviour';
 
@@ -31,7 +32,8 @@ export const figureBehaviourStage = defineStage({
   name: STAGE,
   module: import.meta.url,
   params: figureBehaviourParams,
-  inputs: { evals: 'dir[]', stages: 'dir', train: 'dir' },
+  // icl: optional scaled-input ICL scores (icl nodes) for panel (b), the paper's version of it.
+  inputs: { evals: 'dir[]', stages: 'dir', train: 'dir', icl: 'dir[]?' },
   async run(ctx) {
     const { label, fitSigma, xLimits, style } = ctx.params;
     const evals = await readEvals(STAGE, ctx.inputs.evals);
@@ -40,6 +42,8 @@ export const figureBehaviourStage = defineStage({
     const baselines = await readJson<BaselinesJson>(STAGE, path.join(ctx.inputs.train, 'baselines.json'));
     if (st.steps.length < 3) throw new Error(`${STAGE}: stages.json has ${st.steps.length} LLC points, need at least 3 for slopes`);
     const steps = evals.map((e) => e.step);
+    const icl = await readStepJsons<IclJson>(STAGE, ctx.inputs.icl, 'icl.json');
+    const finalScores = icl.at(-1)?.scaledScore ?? [];
     const detail = behaviouralDetail(
       {
         steps,
@@ -62,6 +66,7 @@ export const figureBehaviourStage = defineStage({
         zeroPerPos: baselines.pretrain.zero.msePerPos,
         ridgePerPos: baselines.pretrain.ridge.msePerPos,
         stages: st.stages,
+        scaledIcl: icl.length > 0 ? { steps: icl.map((x) => x.step), scales: icl[0].scales, scores: icl.map((x) => x.scaledScore) } : undefined,
       },
       figureOptions('behavioral', style, xLimits),
     );
@@ -75,7 +80,10 @@ export const figureBehaviourStage = defineStage({
       {
         file: 'behavioral.svg',
         title: `Per-position behaviour (${label})`,
-        caption: '(a) Mean squared prediction E[ŷₖ²] per context position k, mean in red: LR1 pulls predictions toward 0. (b) Excess loss over ridge relative to the zero predictor: 1 = no better than predicting 0, 0 = Bayes optimal. (c) ICL scores: loss differences between context positions.',
+        caption:
+          icl.length > 0
+            ? `(a) Mean squared prediction E[ŷₖ²] per context position k, mean in red: LR1 pulls predictions toward 0. (b) ICL score (ℓ_K − ℓ_1)/g on inputs scaled by g ∈ {${icl[0].scales.join(', ')}} (labels recomputed with the same task): at the last checkpoint ${icl[0].scales.map((g, i) => `g=${g}: ${finalScores[i].toFixed(2)}`).join(', ')}; a score that stays negative for large g means the in-context algorithm extrapolates beyond the training input scale. (c) ICL scores: loss differences between context positions.`
+            : '(a) Mean squared prediction E[ŷₖ²] per context position k, mean in red: LR1 pulls predictions toward 0. (b) Excess loss over ridge relative to the zero predictor: 1 = no better than predicting 0, 0 = Bayes optimal. (c) ICL scores: loss differences between context positions.',
         svg: perPosition,
       },
     ]);

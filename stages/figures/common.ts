@@ -63,12 +63,16 @@ export interface ManifestEntry {
   file: string;
   title: string;
   caption?: string;
+  /** Groups the index page, e.g. 'Linear regression: mechanisms'. */
+  section?: string;
+  /** A table instead of a figure (then `file` names its JSON): the index renders it as HTML. */
+  table?: { columns: string[]; rows: string[][] };
 }
 
 /** Write each SVG plus figures.json (in this order of figures), which the index page reads. */
 export async function writeFigures(outDir: string, figures: (ManifestEntry & { svg: string })[]): Promise<void> {
   for (const f of figures) await writeFile(path.join(outDir, f.file), f.svg);
-  const manifest: ManifestEntry[] = figures.map(({ file, title, caption }) => ({ file, title, ...(caption ? { caption } : {}) }));
+  const manifest: ManifestEntry[] = figures.map(({ file, title, caption, section, table }) => ({ file, title, ...(caption ? { caption } : {}), ...(section ? { section } : {}), ...(table ? { table } : {}) }));
   await writeFile(path.join(outDir, 'figures.json'), JSON.stringify(manifest, null, 2) + '\n');
 }
 
@@ -100,3 +104,17 @@ export async function readEvals(stage: string, dirs: string[]): Promise<(EvalJso
   if (dup) throw new Error(`${stage}: two evaluate inputs have step ${dup.step} (expected one per checkpoint)`);
   return sorted;
 }
+
+/** One JSON file from each per-checkpoint node directory, sorted by its `step` (steps must be distinct). */
+export async function readStepJsons<T extends { step: number }>(stage: string, dirs: string[], file: string): Promise<T[]> {
+  const all = await Promise.all(dirs.map((d) => readJson<T>(stage, path.join(d, file))));
+  all.forEach((e, i) => {
+    if (typeof e.step !== 'number') throw new Error(`${stage}: ${path.join(dirs[i], file)} has no numeric 'step'`);
+  });
+  const sorted = [...all].sort((a, b) => a.step - b.step);
+  const dup = sorted.find((e, i) => i > 0 && e.step === sorted[i - 1].step);
+  if (dup) throw new Error(`${stage}: two ${file} inputs have step ${dup.step} (expected one per checkpoint)`);
+  return sorted;
+}
+
+export const MECHANISMS_SECTION = 'Linear regression: mechanisms';

@@ -44,7 +44,8 @@ export const figuresIndexStage = defineStage({
     const figures: ReportFigure[] = [];
     for (const dir of ctx.inputs.figures) {
       const manifest = await readJson<ManifestEntry[]>(STAGE, path.join(dir, 'figures.json'));
-      for (const entry of manifest) figures.push({ ...entry, svg: await readFile(path.join(dir, entry.file), 'utf8') });
+      // A table entry is rendered from the manifest itself; its file holds the same numbers as JSON.
+      for (const entry of manifest) figures.push({ ...entry, svg: entry.table ? '' : await readFile(path.join(dir, entry.file), 'utf8') });
     }
     const stageDirs = ctx.inputs.stages;
     const labels = ctx.params.stageLabels ?? stageDirs.map((_, i) => `run ${i + 1}`);

@@ -65,7 +65,10 @@ export const figureLrStage = defineStage({
       {
         file: 'lr-fig1-top-multiple.svg',
         title: 'Figure 1, every seed',
-        caption: 'Test loss and LLC of each training seed.',
+        caption:
+          runs.length > 1
+            ? `Test loss and LLC of each of the ${runs.length} training seeds, with their mean ± 2 sd in red. Final λ̂ per seed: ${runs.map((r) => `${r.label} ${r.llc.y.at(-1)?.toFixed(1)}`).join(', ')}.`
+            : `Test loss and LLC of the single training seed (${main.label}); with several seeds the mean ± 2 sd band is drawn.`,
         svg: lrFigure1Multiple(runs, refs, figureOptions('lr-fig1-multiple', style, xLimits)),
       },
     ]);

@@ -6,9 +6,9 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { sweepStaleScratch } from '../../engine/run/build.ts';
+import { sweepOrphans, tmpName } from '../../engine/store/fsutil.ts';
 
-test('sweepStaleScratch removes only this host\'s scratch dirs whose process is gone', async () => {
+test('sweepOrphans removes only this host\'s scratch dirs and temporaries whose process is gone', async () => {
   const root = mkdtempSync(join(tmpdir(), 'stagewise-scratch-'));
   try {
     const host = hostname().replace(/[^A-Za-z0-9_-]/g, '_');
@@ -25,7 +25,16 @@ test('sweepStaleScratch removes only this host\'s scratch dirs whose process is 
       mkdirSync(join(root, 'tmp', d, 'sub'), { recursive: true });
       writeFileSync(join(root, 'tmp', d, 'sub', 'partial.bin'), 'x');
     }
-    await sweepStaleScratch(root);
+    // Temporaries of atomic writes: a dead process's in records/, nodes/, blobs/; a live one's kept.
+    const deadTmp = (dir: string) => join(root, dir, tmpName('x', 'write').split('/').pop()!.replace(`.${process.pid}.`, `.${deadPid}.`));
+    const tmps = { record: deadTmp('records/train'), pointer: deadTmp('nodes/evaluate'), blob: deadTmp('blobs/ab'), live: join(root, 'blobs/ab', tmpName('x', 'copy').split('/').pop()!) };
+    for (const f of Object.values(tmps)) {
+      mkdirSync(join(f, '..'), { recursive: true });
+      writeFileSync(f, 'partial');
+    }
+    await sweepOrphans(root);
+    for (const k of ['record', 'pointer', 'blob'] as const) assert.not.ok(existsSync(tmps[k]), `a dead process's ${k} temporary is removed`);
+    assert.ok(existsSync(tmps.live), 'a live process\'s temporary is kept');
     assert.not.ok(existsSync(join(root, 'tmp', dirs.dead)), 'a dead process\'s scratch is removed');
     assert.not.ok(existsSync(join(root, 'tmp', dirs.deadWithDots)), 'node ids with dots are parsed right');
     assert.ok(existsSync(join(root, 'tmp', dirs.live)), 'a live process\'s scratch is kept');

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { tasksStage } from '../../stages/tasks.ts';
-import { checkpointName, trainStage, type MetricsLine } from '../../stages/train.ts';
+import { checkpointName, momentsName, trainStage, type MetricsLine } from '../../stages/train.ts';
 import { paramCount } from '../../lib/model.ts';
 import { decodeTensors } from '../../lib/tensorfile.ts';
 import { makeContext, readTree, removeAll, tempDir } from './ml-context.ts';
@@ -73,7 +73,8 @@ test('outputs follow docs/artifacts.md: checkpoints at the grid, model.json, met
   await invokeStage(trainStage, makeContext(params, { tasks }, out, await dir('w')));
   const train = JSON.parse(await readFile(path.join(out, 'train.json'), 'utf8'));
   assert.equal(train.checkpointSteps, [0, 1, 3, 6, 10, 13]);
-  assert.equal((await readdir(path.join(out, 'checkpoints'))).sort(), train.checkpointSteps.map(checkpointName));
+  // Each checkpoint and, beside it, Adam's moments at that step (m-ED / v-ED).
+  assert.equal((await readdir(path.join(out, 'checkpoints'))).sort(), train.checkpointSteps.flatMap((s: number) => [momentsName(s), checkpointName(s)]).sort());
   const ckpt = decodeTensors(await readFile(path.join(out, 'checkpoints', checkpointName(6))));
   assert.is(ckpt.meta.step, 6);
   assert.is(Object.values(ckpt.tensors).reduce((n, t) => n + t.data.length, 0), paramCount(params.model));
