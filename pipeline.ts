@@ -24,7 +24,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { runCli } from './engine/cli/main.ts';
 import { expandSweep, fileRef, pointId, ref, type NodeDecl } from './engine/index.ts';
-import { calibrationSamplers, configSchema, type Config, type RegressionConfig } from './configs/schema.ts';
+import { calibrationSamplers, configSchema, type Config, type LanguageModelConfig, type RegressionConfig } from './configs/schema.ts';
+import { declareLanguageModel } from './stages/lm/declare.ts';
 import { checkpointSteps } from './lib/optim.ts';
 import { tasksStage } from './stages/tasks.ts';
 import { trainStage } from './stages/train.ts';
@@ -250,9 +251,15 @@ function declareRegression(config: RegressionConfig, configFile: string): NodeDe
   return nodes;
 }
 
-/** The language-model experiment (configs/lm*.yaml): declared by the LM half of the project. */
-function declareLanguageModel(config: Extract<Config, { experiment: 'language-model' }>, configFile: string): NodeDecl[] {
-  throw new Error(`${configFile}: the language-model experiment has no pipeline yet (config ${JSON.stringify(config.description ?? '')})`);
+/**
+ * The language-model experiment (configs/lm*.yaml, docs/language-model.md): corpus → tokenizer →
+ * token rows → training (or imported checkpoints) → per-checkpoint analyses.
+ */
+function declareLm(config: LanguageModelConfig): NodeDecl[] {
+  const nodes: NodeDecl[] = [];
+  const add = (node: NodeDecl) => (nodes.push(node), node.id);
+  declareLanguageModel(config.lm, add);
+  return nodes;
 }
 
 /** What the CLI needs: the config schema, and the nodes a validated config declares. */
@@ -261,7 +268,7 @@ export const experiment = {
   defaultConfig: 'configs/default.yaml',
   declare: (config: unknown, configFile: string): NodeDecl[] => {
     const c = config as Config;
-    return c.experiment === 'language-model' ? declareLanguageModel(c, configFile) : declareRegression(c, configFile);
+    return c.experiment === 'language-model' ? declareLm(c) : declareRegression(c, configFile);
   },
 };
 

@@ -4,6 +4,7 @@ const suites = {
   engine: () => import('./engine.ts'),
   ml: () => import('./ml.ts'),
   sgld: () => import('./sgld.ts'),
+  lm: () => import('./lm.ts'),
 } as const;
 
 const wanted = process.argv.slice(2);

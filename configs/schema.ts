@@ -10,6 +10,7 @@
 // To add a config key: add it to the consuming stage's params schema; if the section is derived
 // with pick(), pick it here too; then pass it on in pipeline.ts.
 import { z } from 'zod';
+import { lmConfigSchema } from './lm-schema.ts';
 import { pointId } from '../engine/index.ts';
 import { samplerFields, samplerSchema, type SamplerInput } from '../stages/llc.ts';
 import { edParams } from '../stages/essential-dynamics.ts';
@@ -161,15 +162,8 @@ export const regressionConfigSchema = z
     }
   });
 
-/**
- * The language-model experiment (configs/lm*.yaml). Placeholder: the LM half fills in its sections
- * here, each the param schema of its consuming stage, as above.
- */
-export const languageModelConfigSchema = z.strictObject({
-  experiment: z.literal('language-model'),
-  description: z.string().optional(),
-  lm: z.strictObject({}),
-});
+/** The language-model experiment (configs/lm*.yaml): its sections live in configs/lm-schema.ts. */
+export const languageModelConfigSchema = lmConfigSchema;
 
 /** The experiment a raw config describes: `experiment:` if given, else language-model iff it has `lm:`. */
 function withExperiment(raw: unknown): unknown {
