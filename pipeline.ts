@@ -26,6 +26,7 @@ import { runCli } from './engine/cli/main.ts';
 import { expandSweep, fileRef, pointId, ref, type NodeDecl } from './engine/index.ts';
 import { calibrationSamplers, configSchema, type Config, type LanguageModelConfig, type RegressionConfig } from './configs/schema.ts';
 import { declareLanguageModel } from './stages/lm/declare.ts';
+import { declareLmAnalysis } from './stages/lm/declare-analysis.ts';
 import { checkpointSteps } from './lib/optim.ts';
 import { tasksStage } from './stages/tasks.ts';
 import { trainStage } from './stages/train.ts';
@@ -253,12 +254,30 @@ function declareRegression(config: RegressionConfig, configFile: string): NodeDe
 
 /**
  * The language-model experiment (configs/lm*.yaml, docs/language-model.md): corpus → tokenizer →
- * token rows → training (or imported checkpoints) → per-checkpoint analyses.
+ * token rows → training (or imported checkpoints) → per-checkpoint analyses (evaluations, head
+ * scores, LLC) → LM stages from λ̂, essential dynamics and the LM figures.
  */
-function declareLm(config: LanguageModelConfig): NodeDecl[] {
+function declareLm(config: LanguageModelConfig, configFile: string): NodeDecl[] {
   const nodes: NodeDecl[] = [];
   const add = (node: NodeDecl) => (nodes.push(node), node.id);
-  declareLanguageModel(config.lm, add);
+  const lm = declareLanguageModel(config.lm, add);
+  if (config.analysis) {
+    const figuresDir = process.env.FIGURES_DIR || 'figures';
+    const { stagesId } = declareLmAnalysis(config.analysis, lm, add, { dir: figuresDir, style: config.figures });
+    add({
+      id: 'figures-index',
+      stage: figuresIndexStage,
+      params: {
+        title: 'stagewise: developmental stages of a small language model',
+        stageLabels: [`language model (${lm.label})`],
+        provenance: { config: configFile },
+      },
+      // Every figure node, whatever declared it.
+      inputs: { figures: nodes.filter((n) => n.tags?.includes('figure')).map((n) => ref(n.id)), stages: [ref(stagesId)] },
+      publishTo: figuresDir,
+      tags: ['figure'],
+    });
+  }
   return nodes;
 }
 
@@ -268,7 +287,7 @@ export const experiment = {
   defaultConfig: 'configs/default.yaml',
   declare: (config: unknown, configFile: string): NodeDecl[] => {
     const c = config as Config;
-    return c.experiment === 'language-model' ? declareLm(c) : declareRegression(c, configFile);
+    return c.experiment === 'language-model' ? declareLm(c, configFile) : declareRegression(c, configFile);
   },
 };
 

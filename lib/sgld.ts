@@ -2,6 +2,8 @@
 // One chain samples the localised, tempered posterior p(w) ∝ exp(−nβ·L_n(w) − (γ/2)‖w − w*‖²):
 //   w ← w − (ε/2)·[nβ·∇L_m(w) + γ·(w − w*)] + √ε·ξ,   ξ ~ N(0, I)
 // The noise ξ comes from our own Rng (not tf.randomNormal) so a chain is reproducible across backends.
+// Two front ends share one driver: sgldChain (tfjs variables, the regression transformer) and
+// sgldChainArrays (plain Float32Array parameters, the language model).
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from './rng.ts';
 import type { SgldHyper } from './sgld-params.ts';
@@ -63,60 +65,53 @@ function abortError(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new Error('sgld chain aborted');
 }
 
+/** One step of a chain as the driver sees it: the minibatch loss, then either apply the update or drop it. */
+interface StepResult {
+  perPosition: Float32Array;
+  /** Move the parameters: w ← w − (ε/2)[nβ·g + γ(w − w*)] + √ε·ξ. */
+  update(): void;
+  /** Free whatever the step holds (e.g. gradient tensors); called after update() or instead of it. */
+  release(): void;
+}
+
 /**
- * Run one SGLD chain from the target's current variables (= w*) and restore w* afterwards, so the
- * same target can run the next chain. Never throws for a divergent chain: NaN/Inf is reported as
- * `failed` so the caller can drop it explicitly.
+ * The bookkeeping every chain shares, whatever holds its parameters: record each step's
+ * per-position loss, stop at the first non-finite one (the chain is `failed`, never thrown),
+ * report progress. `step(t)` computes the loss and gradient at the current parameters.
  */
-export async function sgldChain(target: SgldTarget, opts: SgldChainOptions): Promise<ChainRun> {
+async function driveChain(opts: SgldChainOptions, step: (t: number) => Promise<StepResult>): Promise<ChainRun> {
   checkHyper(opts);
-  const { eps, nbeta, gamma, burnin, draws, noise, signal, onProgress } = opts;
+  const { burnin, draws, signal, onProgress } = opts;
   const progressEvery = opts.progressEvery ?? 100;
   const total = burnin + draws;
-  const vars = target.variables;
-  const anchor = vars.map((v) => tf.keep(v.clone())); // w*: localisation centre and restore point
-  const noiseStd = Math.sqrt(eps);
   let losses = new Float32Array(0);
   let K = 0;
   let steps = 0;
   let failure: string | undefined;
-  try {
-    for (let t = 0; t < total; t++) {
-      if (signal?.aborted) throw abortError(signal);
-      const { perPosition, grads } = await target.lossAndGrads(t);
-      if (grads.length !== vars.length) {
-        tf.dispose(grads);
-        throw new Error(`sgld: target returned ${grads.length} grads for ${vars.length} variables`);
-      }
+  for (let t = 0; t < total; t++) {
+    if (signal?.aborted) throw abortError(signal);
+    const s = await step(t);
+    try {
+      const { perPosition } = s;
       if (t === 0) {
         K = perPosition.length;
         if (K < 1) throw new Error('sgld: target returned an empty per-position loss');
         losses = new Float32Array(total * K);
       } else if (perPosition.length !== K) {
-        tf.dispose(grads);
         throw new Error(`sgld: per-position loss length changed from ${K} to ${perPosition.length} at step ${t}`);
       }
       losses.set(perPosition, t * K);
       steps = t + 1;
       if (!perPosition.every(Number.isFinite)) {
-        tf.dispose(grads);
         const where = t < burnin ? `burn-in step ${t}` : `draw ${t - burnin}`;
         failure = `non-finite minibatch loss at step ${t} (${where}): the chain diverged; try a smaller eps`;
         break;
       }
-      tf.tidy(() => {
-        vars.forEach((v, i) => {
-          const xi = tf.tensor(noise.fillNormal(new Float32Array(v.size), noiseStd), v.shape, 'float32');
-          const drift = grads[i].mul(nbeta).add(v.sub(anchor[i]).mul(gamma));
-          v.assign(v.sub(drift.mul(eps / 2)).add(xi));
-        });
-      });
-      tf.dispose(grads);
-      if (onProgress && (steps % progressEvery === 0 || steps === total)) onProgress(steps, total);
+      s.update();
+    } finally {
+      s.release();
     }
-  } finally {
-    vars.forEach((v, i) => v.assign(anchor[i]));
-    tf.dispose(anchor);
+    if (onProgress && (steps % progressEvery === 0 || steps === total)) onProgress(steps, total);
   }
   return {
     losses: losses.subarray(0, steps * K),
@@ -126,6 +121,84 @@ export async function sgldChain(target: SgldTarget, opts: SgldChainOptions): Pro
     failed: failure !== undefined,
     ...(failure !== undefined ? { reason: failure } : {}),
   };
+}
+
+/**
+ * Run one SGLD chain from the target's current variables (= w*) and restore w* afterwards, so the
+ * same target can run the next chain. Never throws for a divergent chain: NaN/Inf is reported as
+ * `failed` so the caller can drop it explicitly.
+ */
+export async function sgldChain(target: SgldTarget, opts: SgldChainOptions): Promise<ChainRun> {
+  const { eps, nbeta, gamma, noise } = opts;
+  const vars = target.variables;
+  const anchor = vars.map((v) => tf.keep(v.clone())); // w*: localisation centre and restore point
+  const noiseStd = Math.sqrt(eps);
+  try {
+    return await driveChain(opts, async (t) => {
+      const { perPosition, grads } = await target.lossAndGrads(t);
+      if (grads.length !== vars.length) {
+        tf.dispose(grads);
+        throw new Error(`sgld: target returned ${grads.length} grads for ${vars.length} variables`);
+      }
+      return {
+        perPosition,
+        update: () =>
+          tf.tidy(() => {
+            vars.forEach((v, i) => {
+              const xi = tf.tensor(noise.fillNormal(new Float32Array(v.size), noiseStd), v.shape, 'float32');
+              const drift = grads[i].mul(nbeta).add(v.sub(anchor[i]).mul(gamma));
+              v.assign(v.sub(drift.mul(eps / 2)).add(xi));
+            });
+          }),
+        release: () => tf.dispose(grads),
+      };
+    });
+  } finally {
+    vars.forEach((v, i) => v.assign(anchor[i]));
+    tf.dispose(anchor);
+  }
+}
+
+/**
+ * The same sampler for a model whose parameters are plain Float32Arrays (the language model):
+ * `lossAndGrads(b)` returns minibatch b's per-position loss at the current `params` and the
+ * gradient of its mean, one array per parameter. The chain moves `params` in place and restores
+ * w* afterwards. Noise is drawn parameter by parameter in order, exactly as sgldChain does.
+ */
+export interface ArraySgldTarget {
+  params: Float32Array[];
+  lossAndGrads(batchIndex: number): { perPosition: Float32Array; grads: Float32Array[] };
+}
+
+export async function sgldChainArrays(target: ArraySgldTarget, opts: SgldChainOptions): Promise<ChainRun> {
+  const { eps, nbeta, gamma, noise } = opts;
+  const params = target.params;
+  const anchor = params.map((p) => p.slice());
+  const noiseStd = Math.sqrt(eps);
+  const xi = new Float32Array(Math.max(0, ...params.map((p) => p.length)));
+  try {
+    return await driveChain(opts, async (t) => {
+      const { perPosition, grads } = target.lossAndGrads(t);
+      if (grads.length !== params.length) throw new Error(`sgld: target returned ${grads.length} grads for ${params.length} parameters`);
+      grads.forEach((g, i) => {
+        if (g.length !== params[i].length) throw new Error(`sgld: gradient ${i} has ${g.length} values for a parameter of ${params[i].length}`);
+      });
+      return {
+        perPosition,
+        update: () => {
+          params.forEach((w, i) => {
+            const g = grads[i];
+            const a = anchor[i];
+            const n = noise.fillNormal(xi.subarray(0, w.length), noiseStd);
+            for (let j = 0; j < w.length; j++) w[j] = w[j] - (eps / 2) * (nbeta * g[j] + gamma * (w[j] - a[j])) + n[j];
+          });
+        },
+        release: () => {},
+      };
+    });
+  } finally {
+    params.forEach((p, i) => p.set(anchor[i]));
+  }
 }
 
 /**
