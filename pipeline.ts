@@ -293,5 +293,7 @@ export const experiment = {
 
 // Run as a program (not when a test imports `experiment`).
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  await runCli({ argv: process.argv.slice(2), ...experiment });
+  // No top-level await: tests load this module through CommonJS (uvu -r tsx). runCli reports its own
+  // errors and sets process.exitCode.
+  void runCli({ argv: process.argv.slice(2), ...experiment });
 }

@@ -10,6 +10,7 @@
 // `npx tsx bench/ml.ts --profile [B] [K]` prints where the time goes in both implementations.
 // Every measurement runs in a child process; two-process runs start timing together (a barrier).
 import { spawn } from 'node:child_process';
+import { $ } from 'zx';
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { createInterface } from 'node:readline';
@@ -174,7 +175,7 @@ export async function main(): Promise<void> {
     '',
     `Dense-matmul ceiling (512×512×512 float32, one thread): tfjs-wasm matMul (XNNPACK, SIMD128) ${fmt(wasmCeiling, 1)} GFLOP/s` +
       (torchVersion ? `; OpenBLAS via PyTorch ${fmt(blasCeiling / 1e9, 1)} GFLOP/s.` : '.'),
-    'The model FLOP/s column counts spec/model.md §4 forward+backward FLOP (5.17 M per sequence at K = 8, 11.1 M at K = 16).',
+    'The model FLOP/s column counts docs/model.md forward+backward FLOP (5.17 M per sequence at K = 8, 11.1 M at K = 16).',
     '',
   ];
   console.log(lines.join('\n'));
@@ -207,10 +208,9 @@ async function profile(B: number, K: number): Promise<void> {
   console.log(`tfjs graph, B=${B} K=${K}: step ${graphMs.toFixed(0)} ms, ${prof.kernels.length} kernels (load ${loadavg()})`);
   for (const [name, ms] of [...byKernel].sort((a, b) => b[1] - a[1]).slice(0, 10)) console.log(`  ${name.padEnd(28)} ${((100 * ms) / total).toFixed(1).padStart(5)}%`);
 
-  const { execFileSync } = await import('node:child_process');
   const { FusedTransformer } = await import('../lib/kernels/fused-transformer.ts');
   const wasmFile = `${os.tmpdir()}/transformer-profile-${process.pid}.wasm`;
-  execFileSync(fileURLToPath(new URL('../lib/kernels/build.sh', import.meta.url)), ['--profile', wasmFile]);
+  await $`sh ${fileURLToPath(new URL('../lib/kernels/build.sh', import.meta.url))} --profile ${wasmFile}`;
   const spent = new Float64Array(SECTIONS.length);
   let last = 0;
   const mark = (section: number) => {

@@ -1,4 +1,4 @@
-// SGLD throughput for the paper's L2H4 model (K = 8, m = 1,024; llc.md §3a): steps/s of one chain
+// SGLD throughput for the paper's L2H4 model (K = 8, m = 1,024; docs/llc.md): steps/s of one chain
 // in this process, and of two chains in parallel worker threads (the `llc` stage's path), plus
 // the ratio to PyTorch when tools/oracle/bench_torch.py and python3-torch are available.
 // Writes bench/sgld-results.md. Run: `npx tsx bench/sgld.ts` or `npm run bench -- sgld`.
@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { $ } from 'zx';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PAPER_MODEL, initParams } from '../lib/model.ts';
 import { rngStream } from '../lib/rng.ts';
@@ -66,7 +66,7 @@ export async function main(): Promise<void> {
       try {
         // bench_torch.py prints { torch, results: [{ name, stepsPerSec }] }; 'sgld:1024:8' is one SGLD step
         // (forward + backward + update) at m = 1,024. Debian's python3 has torch; pyenv's does not.
-        const out = execFileSync('/usr/bin/python3', [torchScript, '3', 'sgld:1024:8'], { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
+        const { stdout: out } = await $({ quiet: true, env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } })`/usr/bin/python3 ${torchScript} 3 sgld:1024:8`;
         const parsed = JSON.parse(out.trim().split('\n').pop()!) as { torch: string; results: { name: string; stepsPerSec: number }[] };
         const torch = parsed.results.find((r) => r.name === 'sgld:1024:8')?.stepsPerSec;
         torchLine =

@@ -1,4 +1,4 @@
-// Baseline predictors per prefix (baselines.md). For sequence b and position k (0-based) each
+// Baseline predictors per prefix (docs/task.md, "Baselines"). For sequence b and position k (0-based) each
 // returns a weight estimate ŵ_{b,k} built from the first k examples only (indices < k), and the
 // prediction ŷ_{b,k} = ŵ_{b,k}·x_{b,k}: exactly what a causal transformer is compared against.
 // Float64 throughout; inputs are float32 batches.

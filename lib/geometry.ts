@@ -1,5 +1,5 @@
-// Discrete curve geometry for essential dynamics (spec essential-dynamics.md §4) and the
-// figures' derivative rule (figures.md §0).
+// Discrete curve geometry for essential dynamics (docs/essential-dynamics.md) and the
+// figures' derivative rule (docs/figures.md).
 
 export type Point = [number, number];
 

@@ -1,4 +1,4 @@
-// The local learning coefficient estimator λ̂(w*) = nβ·(E_p[L_n(w)] − L_n(w*)) (llc.md §1, §4),
+// The local learning coefficient estimator λ̂(w*) = nβ·(E_p[L_n(w)] − L_n(w*)) (docs/llc.md),
 // from SGLD draws: per chain, pooled over healthy chains, per position k and for the
 // position-averaged loss (the paper's `llc/mean/mean`). Failed chains are listed, never averaged in.
 import type { ChainRun } from './sgld.ts';
@@ -35,7 +35,7 @@ function sampleStd(xs: number[]): number {
   return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
 }
 
-/** Per-step loss averaged over positions; non-finite values become null (JSON-safe, artifacts.md). */
+/** Per-step loss averaged over positions; non-finite values become null (JSON-safe, docs/artifacts.md). */
 export function chainTrace(run: ChainRun): (number | null)[] {
   const out: (number | null)[] = new Array(run.steps);
   for (let t = 0; t < run.steps; t++) {
@@ -104,7 +104,7 @@ export function estimateLlc(runs: ChainRun[], L0PerPos: ArrayLike<number>, nbeta
 
 /**
  * Running λ̂ of one chain's trace: after draw j, nβ·(mean of draws 0..j − L0). A healthy chain's
- * running estimate flattens (llc.md §5). Values before `burnin` are not draws and are skipped.
+ * running estimate flattens (docs/llc.md). Values before `burnin` are not draws and are skipped.
  */
 export function runningLlc(trace: ArrayLike<number | null>, L0: number, nbeta: number, burnin: number): number[] {
   const out: number[] = [];

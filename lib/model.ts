@@ -1,13 +1,13 @@
-// The regression transformer of the paper ("L2H4", model.md), on TensorFlow.js.
+// The regression transformer of the paper ("L2H4", docs/model.md), on TensorFlow.js.
 //
 //   x⁰      = W_tok τ_t + p_t                         token embedding (no bias) + learned positions
 //   block l: a = Attn(LN₀(x));  h = x + a;  m = MLP(LN₁(h))
-//            x ← x + (h + m) = 2x + a + m             the original's double residual (model.md §3)
+//            x ← x + (h + m) = 2x + a + m             the original's double residual (docs/model.md)
 //   y       = W_un LN_f(x) + b_un                     unembedding back to token width V = D + 1
 //   ŷ_k     = y[:, 2k, 0]                             prediction of y_k at x-token 2k
 //
 // Parameters are tf.Variables in PyTorch layout (Linear weight = [out, in]) and PyTorch names, so
-// checkpoints map 1:1 onto the original state dicts. Speed on the wasm backend (notes/environment.md):
+// checkpoints map 1:1 onto the original state dicts. Speed on the wasm backend (bench/perf.md):
 // every dense product goes through `linear`, whose custom gradient uses explicit transposes so that
 // each matMul is a plain, un-transposed 2-D product (XNNPACK's fast path); the fused QKV *weight*
 // is split per head, never the activation.
@@ -76,7 +76,7 @@ function checkConfig(cfg: ModelConfig): void {
   if (cfg.dModel % cfg.heads !== 0) throw new Error(`ModelConfig: dModel (${cfg.dModel}) must be divisible by heads (${cfg.heads})`);
 }
 
-/** Canonical order = PyTorch construction order (model.md §2); init draws follow it too. */
+/** Canonical order = PyTorch construction order (docs/model.md); init draws follow it too. */
 function paramSpecs(cfg: ModelConfig): ParamSpec[] {
   checkConfig(cfg);
   const { D, K, dModel: d, dMlp: mlp } = cfg;
@@ -222,7 +222,7 @@ export class Transformer {
   private attention(l: number, u: tf.Tensor2D, B: number, T: number): tf.Tensor2D {
     const { heads: H, dModel: d } = this.cfg;
     const c = d / H;
-    // Fused W_qkv [3d, d] is head-major: rows h·3c … are Q_h, then K_h, then V_h (model.md §3).
+    // Fused W_qkv [3d, d] is head-major: rows h·3c … are Q_h, then K_h, then V_h (docs/model.md).
     const wqkv = tf.reshape(this.p[`blocks.${l}.attention.attention.weight`], [H, 3, c, d]);
     const part = (j: number) => tf.reshape(tf.slice(wqkv, [0, j, 0, 0], [H, 1, c, d]), [d, d]);
     const toHeads = (z: tf.Tensor2D) => tf.transpose(tf.reshape(z, [B, T, H, c]), [0, 2, 1, 3]); // [B, H, T, c]

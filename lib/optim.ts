@@ -1,4 +1,4 @@
-// Adam, the OneCycle learning-rate schedule and the checkpoint grid, exactly as training.md §2–3.
+// Adam, the OneCycle learning-rate schedule and the checkpoint grid, exactly as docs/training.md.
 
 /** PyTorch Adam (β = 0.9/0.999, eps 1e-8, no weight decay, no AMSGrad) on float32 parameter arrays. */
 export class Adam {
@@ -44,7 +44,7 @@ export class Adam {
 }
 
 /**
- * OneCycleLR with linear annealing, pct_start 0.5, div = final_div = N/2 − 1 (training.md §2):
+ * OneCycleLR with linear annealing, pct_start 0.5, div = final_div = N/2 − 1 (docs/training.md):
  * a linear ramp from η/δ to η over steps 0 … N/2 − 1, then a linear decay to η/δ².
  * Step s (0-based) is trained with oneCycleLr(s, N, η).
  */
@@ -83,7 +83,7 @@ export function intLinspace(totalSteps: number, num: number): number[] {
 }
 
 /**
- * The checkpoint/logging steps of `{ log_space: A, linear_space: B }` (training.md §3): the union of
+ * The checkpoint/logging steps of `{ log_space: A, linear_space: B }` (docs/training.md): the union of
  * both grids, sorted, restricted to the steps training visits (s < N). Paper: N = 500k, 100/100 → 190.
  */
 export function checkpointSteps(totalSteps: number, logSpace: number, linearSpace: number): number[] {

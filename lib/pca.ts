@@ -1,4 +1,4 @@
-// Centred PCA of checkpoint fingerprints (spec essential-dynamics.md §2), as scikit-learn's PCA:
+// Centred PCA of checkpoint fingerprints (docs/essential-dynamics.md), as scikit-learn's PCA:
 // subtract each feature's mean over checkpoints, no scaling; explained-variance ratio
 // σ_i² / Σ_j σ_j² over all components.
 //

@@ -1,4 +1,4 @@
-// The SGLD sampler's two parameterisations (llc.md §2) and the map between them. Kept apart from
+// The SGLD sampler's two parameterisations (docs/llc.md) and the map between them. Kept apart from
 // lib/sgld.ts so that reading a sampler config does not load TensorFlow.js.
 
 /** The sampler in devinterp's parameterisation: step size ε, inverse temperature nβ, localisation γ. */
@@ -15,7 +15,7 @@ export interface SgldScale {
   noiseScale: number; // s
 }
 
-/** ε = s, nβ = 2g/s, γ = 2ℓ/s (llc.md §2 table). */
+/** ε = s, nβ = 2g/s, γ = 2ℓ/s (docs/llc.md, "Two parameterisations"). */
 export function fromScale({ gradientScale: g, localizationScale: l, noiseScale: s }: SgldScale): SgldHyper {
   if (!(s > 0)) throw new Error(`sgld: noiseScale (s) must be > 0, got ${s}`);
   return { eps: s, nbeta: (2 * g) / s, gamma: (2 * l) / s };

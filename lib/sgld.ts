@@ -1,4 +1,4 @@
-// Stochastic-gradient Langevin dynamics around a checkpoint w* (llc.md §2, §4).
+// Stochastic-gradient Langevin dynamics around a checkpoint w* (docs/llc.md).
 // One chain samples the localised, tempered posterior p(w) ∝ exp(−nβ·L_n(w) − (γ/2)‖w − w*‖²):
 //   w ← w − (ε/2)·[nβ·∇L_m(w) + γ·(w − w*)] + √ε·ξ,   ξ ~ N(0, I)
 // The noise ξ comes from our own Rng (not tf.randomNormal) so a chain is reproducible across backends.

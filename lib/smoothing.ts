@@ -1,4 +1,4 @@
-// Gaussian smoothing of essential-dynamics trajectories (spec essential-dynamics.md §3).
+// Gaussian smoothing of essential-dynamics trajectories (docs/essential-dynamics.md).
 // Semantics follow scipy.ndimage.gaussian_filter1d: kernel radius int(4σ + 0.5), normalised,
 // boundary mode 'reflect' (… x1 x0 | x0 x1 … — the edge sample repeats).
 // The variable-width filter gives sample i the value a σ_i-filter would give there: later

@@ -1,4 +1,4 @@
-// Developmental stages from the LLC-over-time curve (llc.md §7): smooth λ̂ against x = ln(t + 1),
+// Developmental stages from the LLC-over-time curve (docs/stage-detection.md): smooth λ̂ against x = ln(t + 1),
 // differentiate, and cut where the curve is critical (a maximum or minimum) or pauses (a plateau).
 //
 // Smoothing: local-linear regression with a Gaussian kernel in x (bandwidth h, in units of ln t)
@@ -69,7 +69,7 @@ export function smoothLocalLinear(x: number[], y: number[], bandwidth: number): 
   });
 }
 
-/** Central differences averaged over the two neighbouring intervals; ends copy their neighbour (llc.md §7.3). */
+/** Central differences averaged over the two neighbouring intervals; ends copy their neighbour (docs/stage-detection.md, step 2). */
 export function centralSlope(x: number[], y: number[]): number[] {
   const n = x.length;
   if (n < 3) throw new Error(`slope: need at least 3 points, got ${n}`);

@@ -1,4 +1,4 @@
-// In-context linear regression (regression-task.md): task priors, sequences, token encoding.
+// In-context linear regression (docs/task.md): task priors, sequences, token encoding.
 // A sequence: w ~ prior, x_k ~ N(0, I_D), y_k = w·x_k + ε_k with ε_k ~ N(0, σ²), k = 1 … K.
 import type { Rng } from './rng.ts';
 

@@ -1,4 +1,4 @@
-// Stage 'essential-dynamics' (spec essential-dynamics.md): PCA of the f-ED fingerprints (raw model
+// Stage 'essential-dynamics' (docs/essential-dynamics.md): PCA of the f-ED fingerprints (raw model
 // outputs on the fixed probe set, one vector per checkpoint), smoothing of the PC trajectory,
 // and osculating circles / evolute cusps for each pair of the first three PCs.
 //

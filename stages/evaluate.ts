@@ -1,5 +1,5 @@
 // Stage 'evaluate': one checkpoint on the fixed evaluation sets (the figure-time metrics of
-// training.md §5 that need no extra data) plus the raw outputs on the probe set, the behavioural
+// docs/training.md that need no extra data) plus the raw outputs on the probe set, the behavioural
 // fingerprint that essential dynamics runs PCA on.
 //
 // The computation lives in evaluate-run.ts, named by URL and imported only where the node runs.

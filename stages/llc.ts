@@ -1,4 +1,4 @@
-// Stage 'llc': λ̂ at one checkpoint (one node per checkpoint and sampler setting; llc.md §3–4).
+// Stage 'llc': λ̂ at one checkpoint (one node per checkpoint and sampler setting; docs/llc.md).
 // The dataset of n sequences comes from rngStream(seed, 'llc-data'), identical for every
 // checkpoint; chain c uses rngStream(seed, 'sgld', c) for ξ and (seed, 'sgld-batches', c) for its
 // minibatch order. Chains run in parallel worker threads (llc-run.ts); each finished chain is saved

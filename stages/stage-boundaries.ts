@@ -1,5 +1,5 @@
 // Stage 'stage-boundaries': developmental stages of one training run from its LLC curve
-// (llc.md §7; rule and constants in lib/stage-detection.ts), with the test loss at each boundary.
+// (docs/stage-detection.md; rule and constants in lib/stage-detection.ts), with the test loss at each boundary.
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';

@@ -1,6 +1,6 @@
-// Stage 'train': one training run (training.md §2). MSE over all K predictions, PyTorch Adam,
+// Stage 'train': one training run (docs/training.md). MSE over all K predictions, PyTorch Adam,
 // OneCycle over N = steps, fresh data every step from rngStream(seed, 'train-data', step),
-// checkpoints and metrics at the log ∪ linear grid (training.md §3). The checkpoint labelled s
+// checkpoints and metrics at the log ∪ linear grid (docs/training.md). The checkpoint labelled s
 // holds the weights after s + 1 updates, as the paper's.
 //
 // The loop lives in train-run.ts, named by URL and imported only where the node runs (a worker

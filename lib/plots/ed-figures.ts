@@ -1,4 +1,4 @@
-// Essential-dynamics figures (essential-dynamics.md §4–5, figures.md ED-variants row (a)):
+// Essential-dynamics figures (docs/essential-dynamics.md, docs/figures.md):
 // PC-pair trajectories coloured by stage with the evolute and its cusps, explained variance,
 // and PC1–3 against training step.
 import { autoDomain } from './axis.ts';

@@ -17,7 +17,7 @@ export interface PaperSizes {
 }
 
 /**
- * figures.md §0 in px, from the single-column width (the paper's 3.25 in = 312 px): HEIGHT =
+ * docs/figures.md in px, from the single-column width (the paper's 3.25 in = 312 px): HEIGHT =
  * 0.618·WIDTH, FULL_WIDTH = 2·WIDTH + 0.25 in (the gutter scales with the width).
  */
 export function paperSizes(width = 3.25 * PX_PER_INCH): PaperSizes {

@@ -1,4 +1,4 @@
-// Colours of the paper's figures (figures.md §1). Colormaps follow matplotlib: its "Oranges",
+// Colours of the paper's figures (docs/figures.md). Colormaps follow matplotlib: its "Oranges",
 // "Blues", "Greys" are linear interpolations of the 9-class ColorBrewer schemes (which
 // d3-scale-chromatic ships), and d3's viridis/magma are matplotlib's.
 import { interpolateMagma, interpolateViridis, schemeBlues, schemeGreys, schemeOranges } from 'd3-scale-chromatic';

@@ -9,11 +9,13 @@ export interface ReportFigure {
   title: string;
   caption?: string;
   svg: string;
-  /** Groups the page: a heading whenever the section changes. */
+  /** Groups the page (figures.json `section`); figures without one go under DEFAULT_SECTION. */
   section?: string;
   /** Rendered as an HTML table instead of the SVG. */
   table?: { columns: string[]; rows: string[][] };
 }
+
+export const DEFAULT_SECTION = 'Figures';
 
 export interface StageTable {
   /** Whose stages, e.g. "seed 0". */
@@ -74,20 +76,28 @@ ${nodes ? `<table><thead><tr><th>node</th><th>key</th><th>wall time</th></tr></t
 }
 
 export function reportHtml(r: { title: string; figures: ReportFigure[]; stageTables: StageTable[]; provenance: Provenance }): string {
+  // Sections in order of first appearance; figures keep their order inside a section.
+  const sections = new Map<string, { f: ReportFigure; i: number }[]>();
+  r.figures.forEach((f, i) => {
+    const name = f.section ?? DEFAULT_SECTION;
+    sections.set(name, [...(sections.get(name) ?? []), { f, i }]);
+  });
   const anchor = (f: ReportFigure) => esc(f.file.replace(/\.(svg|json)$/, ''));
+  const sectionId = (name: string) => `section-${name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')}`;
   const body = (f: ReportFigure, i: number) =>
     f.table
       ? `<table><thead><tr>${f.table.columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead><tbody>${f.table.rows.map((row) => `<tr>${row.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`
       : prefixIds(f.svg, `f${i}-`);
-  const figures = r.figures
-    .map(
-      (f, i) => `${f.section && f.section !== r.figures[i - 1]?.section ? `<h2>${esc(f.section)}</h2>\n` : ''}<figure id="${anchor(f)}">
+  const figureHtml = ({ f, i }: { f: ReportFigure; i: number }) => `<figure id="${anchor(f)}">
 ${body(f, i)}
 <figcaption><b>${esc(f.title)}</b>${f.caption ? ` ${esc(f.caption)}` : ''} <span class="file">${esc(f.file)}</span></figcaption>
-</figure>`,
-    )
+</figure>`;
+  const figures = [...sections]
+    .map(([name, items]) => `<h2 id="${sectionId(name)}">${esc(name)}</h2>\n${items.map(figureHtml).join('\n')}`)
     .join('\n');
-  const toc = r.figures.map((f) => `<li><a href="#${anchor(f)}">${esc(f.title)}</a></li>`).join('');
+  const toc = [...sections]
+    .map(([name, items]) => `<li><a href="#${sectionId(name)}">${esc(name)}</a><ul>${items.map(({ f }) => `<li><a href="#${anchor(f)}">${esc(f.title)}</a></li>`).join('')}</ul></li>`)
+    .join('');
   return `<!doctype html>
 <html lang="en">
 <head>

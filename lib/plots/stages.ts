@@ -1,5 +1,5 @@
 // Stage shading shared by the training-time figures: one span per stage at α = 0.2 in the
-// stage colour, and a legend "Stages: LR1 … LRn" below the axes (figures.md §0).
+// stage colour, and a legend "Stages: LR1 … LRn" below the axes (docs/figures.md).
 import type { LegendItem } from './figure.ts';
 import { stageColors, type StageType } from './palette.ts';
 import type { Panel } from './panel.ts';

@@ -1,4 +1,4 @@
-// Stage 'figure-behaviour': the behavioural figures of one training run (figures.md §2
+// Stage 'figure-behaviour': the behavioural figures of one training run (docs/figures.md
 // behavioral-detail and behavioral).
 //
 // Inputs:
@@ -20,6 +20,7 @@ import type { IclJson } from '../analysis/icl.ts';
 import { figureOptions, figureStyleSchema, readEvals, readJson, readStepJsons, writeFigures, xLimitsSchema, type BaselinesJson, type StagesJson } from './common.ts';
 
 const STAGE = 'figure-behaviour';
+const SECTION = 'Linear regression: behaviour';
 
 export const figureBehaviourParams = z.strictObject({
   label: z.string().default('run'),
@@ -72,12 +73,14 @@ export const figureBehaviourStage = defineStage({
     );
     await writeFigures(ctx.outDir, [
       {
+        section: SECTION,
         file: 'behavioral-detail.svg',
         title: `Behavioural detail (${label})`,
         caption: 'Top: test loss (log), LLC λ̂ and weight norm (log) over training; bottom: their slopes in log time (weight norm: per step). Faint: measured; dashed red: fits (LLC: the stage-detection fit; loss, weight norm: Gaussian smoothing over checkpoints).',
         svg: detail,
       },
       {
+        section: SECTION,
         file: 'behavioral.svg',
         title: `Per-position behaviour (${label})`,
         caption:

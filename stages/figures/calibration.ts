@@ -1,4 +1,4 @@
-// Stage 'figure-calibration': LLC estimator calibration (figures.md §4, llc.md §5–6).
+// Stage 'figure-calibration': LLC estimator calibration (docs/figures.md, docs/llc.md).
 //
 // Inputs:
 //   llcs: string[]  llc node directories of the calibration grid (llc.json with sampler settings,
@@ -15,6 +15,7 @@ import { chainTraces, llcVsSampler, type LlcRecord } from '../../lib/plots/calib
 import { figureOptions, figureStyleSchema, readJson, writeFigures, type ManifestEntry } from './common.ts';
 
 const STAGE = 'figure-calibration';
+const SECTION = 'LLC calibration';
 
 export const figureCalibrationParams = z.strictObject({
   traces: z.array(z.number().int().nonnegative()).optional(),
@@ -49,6 +50,7 @@ export const figureCalibrationStage = defineStage({
     const sweep = llcVsSampler(records, figureOptions('llc-sweep', style));
     if (sweep) {
       figures.push({
+        section: SECTION,
         file: 'llc-vs-sampler.svg',
         title: 'LLC estimate against sampler settings',
         caption: 'λ̂ ± std over chains for each swept SGLD setting; one line per checkpoint (and per combination of the other settings). Red rings: a chain failed (diverged).',
@@ -56,6 +58,7 @@ export const figureCalibrationStage = defineStage({
       });
     }
     figures.push({
+      section: SECTION,
       file: 'llc-traces.svg',
       title: 'SGLD chain diagnostics',
       caption: 'Top: minibatch loss of each chain per draw, L0 = L(w*) dashed, burn-in shaded. Bottom: running λ̂ = nβ·(mean loss so far − L0) per chain, mean in black. Healthy chains rise from L0 to a plateau and agree; failed chains are dashed red.',

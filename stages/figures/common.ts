@@ -59,9 +59,11 @@ export async function readJsonl<T>(stage: string, file: string): Promise<T[]> {
     });
 }
 
+/** One entry of figures.json (docs/figures.md, "The manifest"). */
 export interface ManifestEntry {
   file: string;
   title: string;
+  /** Computed from this run's data. */
   caption?: string;
   /** Groups the index page, e.g. 'Linear regression: mechanisms'. */
   section?: string;

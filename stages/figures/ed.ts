@@ -17,6 +17,7 @@ import type { EdJson } from '../essential-dynamics.ts';
 import { figureOptions, figureStyleSchema, readJson, writeFigures, xLimitsSchema, type StagesJson } from './common.ts';
 
 const STAGE = 'figure-ed';
+const SECTION = 'Linear regression: essential dynamics';
 
 export const figureEdParams = z.strictObject({
   label: z.string().default('run'),
@@ -40,12 +41,14 @@ export const figureEdStage = defineStage({
     const cusps = ed.pairs.map((p) => `PC${p.i + 1}–PC${p.j + 1}: ${p.cuspSteps.join(', ') || 'none'}`).join('; ');
     await writeFigures(ctx.outDir, [
       {
+        section: SECTION,
         file: 'essential-dynamics.svg',
         title: `Essential dynamics (${label})`,
         caption: `PCA of the model's outputs on a fixed probe set at every checkpoint. Grey: each checkpoint; line: smoothed trajectory coloured by stage; small dots: osculating-circle centres (the evolute), every ${every}-th circle drawn; stars: evolute cusps, at steps ${cusps}.`,
         svg: essentialDynamicsFigure(data, { ...figureOptions('ed', style, xLimits), circleEvery: every }),
       },
       {
+        section: SECTION,
         file: 'ed-pcs-over-time.svg',
         title: `Principal components over training (${label})`,
         caption: 'PC1–PC3 against training step; dashed: evolute cusps of the PC1–PC2 trajectory.',

@@ -1,4 +1,4 @@
-// Stage 'figure-lr': Figure 1 of the paper, LR half (figures.md §2 lr-fig1-top / -multiple).
+// Stage 'figure-lr': Figure 1 of the paper, LR half (docs/figures.md).
 //
 // Inputs (same order, one entry per seed):
 //   train:  string[]  train node directories (metrics.jsonl: test loss = pretrain.mse per logged
@@ -18,6 +18,7 @@ import { lrFigure1, lrFigure1Multiple, type RunCurves } from '../../lib/plots/lr
 import { figureOptions, figureStyleSchema, readJson, readJsonl, writeFigures, xLimitsSchema, type BaselinesJson, type StagesJson } from './common.ts';
 
 const STAGE = 'figure-lr';
+const SECTION = 'Linear regression: training';
 
 export const figureLrParams = z.strictObject({
   labels: z.array(z.string()).optional(),
@@ -57,12 +58,14 @@ export const figureLrStage = defineStage({
     const main = runs[primary];
     await writeFigures(ctx.outDir, [
       {
+        section: SECTION,
         file: 'lr-fig1-top.svg',
         title: `Figure 1 (${main.label}): test loss and LLC over training`,
         caption: `Test loss (top) and estimated LLC λ̂ (bottom) against training step, with the developmental stages detected from the LLC shaded. Dashed: zero predictor (${refs.zero.toFixed(3)}); dotted: ridge, the Bayes-optimal loss (${refs.ridge.toFixed(3)}).`,
         svg: lrFigure1({ label: main.label, loss: main.loss, llc: main.llc, stages: stageFiles[primary].stages, baselines: refs }, figureOptions('lr-fig1', style, xLimits)),
       },
       {
+        section: SECTION,
         file: 'lr-fig1-top-multiple.svg',
         title: 'Figure 1, every seed',
         caption:

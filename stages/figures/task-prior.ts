@@ -1,4 +1,4 @@
-// Stage 'figure-task-prior': the finite-M task-prior figure (figures.md §3, paper Figure 20).
+// Stage 'figure-task-prior': the finite-M task-prior figure (docs/figures.md, paper Figure 20).
 //
 // Inputs:
 //   evals: string[]  evaluate node directories of every finite-M run, flat (any order)
@@ -13,6 +13,7 @@ import { taskPriorFigure, type TaskPriorRun } from '../../lib/plots/task-prior-f
 import { figureOptions, figureStyleSchema, readEvals, writeFigures, xLimitsSchema } from './common.ts';
 
 const STAGE = 'figure-task-prior';
+const SECTION = 'Linear regression: task prior';
 
 export const figureTaskPriorParams = z.strictObject({
   M: z.array(z.union([z.number().int().positive(), z.literal('inf')])).min(1),
@@ -38,6 +39,7 @@ export const figureTaskPriorStage = defineStage({
     }
     await writeFigures(ctx.outDir, [
       {
+        section: SECTION,
         file: 'task-prior.svg',
         title: 'Learning the task prior (finite M)',
         caption: 'Mean over evaluation sequences of Σₖ ŷₖ² (a) and of Σₖ (ŷₖ − t̄·xₖ)² (b), for models trained on M fixed tasks. Early in training the predictions approach t̄·x, the mean of the task prior, rather than 0.',

@@ -137,4 +137,12 @@ test('bad AWS_* settings: error line naming the variable, exit 2, no stack trace
   }
 });
 
+test('figures-index takes every node tagged figure, whatever declared it', async () => {
+  const nodes = experiment.declare(experiment.configSchema.parse(TINY), 'configs/tiny.yaml');
+  const index = nodes.find((n) => n.id === 'figures-index')!;
+  const figures = nodes.filter((n) => n.tags?.includes('figure') && n !== index).map((n) => n.id);
+  assert.ok(figures.length >= 5, figures.join(', '));
+  assert.equal((index.inputs.figures as { node: string }[]).map((r) => r.node), figures);
+});
+
 test.run();

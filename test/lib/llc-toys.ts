@@ -1,4 +1,4 @@
-// Toy SGLD targets with known learning coefficients (llc.md §9), built on tfjs variables so the
+// Toy SGLD targets with known learning coefficients (docs/llc.md, "Known answers"), built on tfjs variables so the
 // known-answer tests exercise the same sgldChain as the transformer. Full-batch MSE losses are
 // computed from sufficient statistics (mean x², mean xy, …): algebraically the same loss and
 // gradient as summing over the n samples, at a fraction of the per-step cost.
@@ -29,7 +29,7 @@ export function quadraticTarget(h: number[], wStar: number[], L0: number): SgldT
 }
 
 /**
- * λ̂_∞ of SGLD on the quadratic, exact including discretisation (llc.md §9.1): per coordinate the
+ * λ̂_∞ of SGLD on the quadratic, exact including discretisation (docs/llc.md, "Known answers"): per coordinate the
  * chain is z ← (1 − εa/2)z + √ε ξ with a = nβh + γ, stationary variance 1/(a(1 − εa/4)).
  */
 export function quadraticExactLlc(h: number[], eps: number, nbeta: number, gamma: number): number {
@@ -96,7 +96,7 @@ export function linearRegressionTarget(
 }
 
 /**
- * Normal crossing (llc.md §9.3): f(x) = x·Π_j w_j^{k_j} at w = 0, pure-noise labels.
+ * Normal crossing (docs/llc.md, "Known answers"): f(x) = x·Π_j w_j^{k_j} at w = 0, pure-noise labels.
  * MSE = p²·E[x²] − 2p·E[xy] + E[y²] with p = Π w_j^{k_j}; true LC = 1/(2·max k).
  */
 export function normalCrossingTarget(powers: number[], rng: Rng, n = 1000) {
@@ -124,7 +124,7 @@ export function normalCrossingTarget(powers: number[], rng: Rng, n = 1000) {
 
 /**
  * Aoyagi & Watanabe (2005): λ of reduced-rank regression y = BAx with input dim M, inner width H,
- * output dim N and true rank r (llc.md §9.4).
+ * output dim N and true rank r (docs/llc.md, "Known answers").
  */
 export function rrrTruth(M: number, H: number, N: number, r = 0): number {
   if (N + r <= M + H && M + r <= N + H && H + r <= M + N) {

@@ -1,4 +1,4 @@
-// The estimator's calibration: known-answer targets from llc.md §9, each with a negative check
+// The estimator's calibration: known-answer targets from docs/llc.md, "Known answers", each with a negative check
 // showing that a wrong estimator (no nβ factor, no localisation, no discretisation) lands outside
 // the tolerance. Chains are shortened for CI; each tolerance is justified by the observed spread.
 import { test } from 'uvu';

@@ -18,7 +18,7 @@ function batchTensors(B: number, seed: number) {
   return { xs: tf.tensor3d(b.xs, [B, 8, 4]), ys: tf.tensor2d(b.ys, [B, 8]), raw: b };
 }
 
-test('parameter counts match model.md §2 (51,717 for the paper model)', () => {
+test('parameter counts match docs/model.md (51,717 for the paper model)', () => {
   assert.is(paramCount(PAPER_MODEL), 51_717);
   assert.is(paramCount({ ...PAPER_MODEL, K: 16 }), 52_741);
   assert.is(paramCount({ ...PAPER_MODEL, includeOutput: false }), 43_525);

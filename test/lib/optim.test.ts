@@ -5,7 +5,7 @@ import { Adam, checkpointSteps, oneCycleLr } from '../../lib/optim.ts';
 const N = 500_000;
 const close = (a: number, b: number, rel: number) => Math.abs(a - b) <= rel * Math.abs(b);
 
-test('OneCycle reference values of the paper run (training.md §2)', () => {
+test('OneCycle reference values of the paper run (docs/training.md)', () => {
   const ref: [number, number][] = [
     [0, 1.200005e-8], [1, 2.400005e-8], [1000, 1.2012e-5], [10_000, 1.20012e-4], [40_000, 4.80012e-4],
     [126_000, 1.512012e-3], [249_999, 3.0e-3], [250_000, 2.999988e-3], [320_000, 2.159988e-3], [499_999, 4.8e-14],

@@ -9,7 +9,7 @@ import { clipVertically } from '../../lib/plots/panel.ts';
 import { behaviouralDetail } from '../../lib/plots/behaviour-figures.ts';
 import { lrFigure1 } from '../../lib/plots/lr-figure.ts';
 
-test('LR stage palette: figures.md §1 colours for types A, A, B, B, Other', () => {
+test('LR stage palette: docs/figures.md colours for types A, A, B, B, Other', () => {
   const colors = stageColors(['A', 'A', 'B', 'B', 'Other']).map(rgb01);
   const expect: [number, [number, number, number]][] = [
     [0, [0.992, 0.727, 0.492]], // LR1 light orange
@@ -102,7 +102,7 @@ for (const [width, fontSize] of [[312, 11], [312, 14], [480, 12]]) {
   });
 }
 
-test('paper sizes scale with the single-column width (figures.md §0)', () => {
+test('paper sizes scale with the single-column width (docs/figures.md)', () => {
   const s = paperSizes(312);
   assert.is(s.WIDTH, 312);
   assert.ok(Math.abs(s.HEIGHT - 192.8) < 0.1);

@@ -1,5 +1,5 @@
 // Builds upstream artifacts in exactly the formats of docs/artifacts.md (train, evaluate, llc,
-// stage-boundaries), from curves shaped like the paper's (paper-results.md), for figure tests.
+// stage-boundaries), from curves shaped like the paper's reported ones, for figure tests.
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';

@@ -91,6 +91,10 @@ test('figure stages turn pipeline-format artifacts into SVGs, and index.html gat
     const ids = [...html.matchAll(/\bid="([^"]+)"/g)].map((m) => m[1]);
     assert.is(new Set(ids).size, ids.length, 'ids unique across inlined SVGs');
     for (const ref of html.matchAll(/url\(#([^)]+)\)/g)) assert.ok(ids.includes(ref[1]), `clip-path target ${ref[1]} exists`);
+    // Sections from figures.json group the page, in order of first appearance.
+    const headings = [...html.matchAll(/<h2 id="section-[^"]+">([^<]+)<\/h2>/g)].map((m) => m[1]);
+    assert.equal(headings, ['Linear regression: training', 'Linear regression: behaviour', 'Linear regression: essential dynamics', 'Linear regression: task prior', 'LLC calibration']);
+    assert.ok(html.indexOf('lr-fig1-top-multiple.svg') < html.indexOf('>Linear regression: behaviour</h2>'), 'a section holds its figures');
     for (const s of ['configs/tiny.yaml', 'wasm', 'train[seed=0]', '12.5 s', '<td>LR3</td><td>40000</td><td>126000</td><td>B</td>', 'seed 1']) assert.ok(html.includes(s), `index.html has '${s}'`);
   } finally {
     await rm(root, { recursive: true, force: true });

@@ -3,6 +3,7 @@
 // stopped by killing its process groups. When a program is not installed the caller gets
 // { skipped } and prints a loud SKIPPED line: install with .ci/services.sh.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { $ } from 'zx';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as net from 'node:net';
@@ -186,17 +187,9 @@ async function waitReady(service: string, procs: Launched[], probe: () => Promis
 }
 
 /** Run a short-lived helper program to completion; throw with its output on failure. */
-function runToEnd(argv: string[], cwd: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout!.on('data', (d) => (output += d));
-    child.stderr!.on('data', (d) => (output += d));
-    child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0 ? resolve() : reject(new Error(`services: ${argv[0]} failed (${code}):\n${output}`)),
-    );
-  });
+async function runToEnd(argv: string[], cwd: string): Promise<void> {
+  const r = await $({ cwd, quiet: true, nothrow: true })`${argv}`;
+  if (r.exitCode !== 0) throw new Error(`services: ${argv[0]} failed (${r.exitCode}):\n${r.stdout}${r.stderr}`);
 }
 
 async function httpStatus(url: string, init?: RequestInit): Promise<number> {
