@@ -5,11 +5,12 @@ import type { StageRun } from '../../engine/index.ts';
 import { ATTENTION_METRICS, attentionMetrics, leadingBlock } from '../../lib/analysis/attention.ts';
 import { Transformer } from '../../lib/model.ts';
 import { initBackend } from '../../lib/backend.ts';
+import { grantedDevice } from '../../lib/device.ts';
 import type { AttentionJson, attentionStage } from './attention.ts';
 import { head, loadCheckpoint, loadRunTasks } from './load.ts';
 
 export const run: StageRun<typeof attentionStage> = async (ctx) => {
-  const backend = await initBackend();
+  const backend = await initBackend(grantedDevice(ctx.resources));
   const ck = await loadCheckpoint('attention', ctx.inputs);
   const data = await loadRunTasks('attention', ctx.inputs.tasks, ck.config);
   const batch = head(data.evalPretrain, ctx.params.size);

@@ -6,6 +6,7 @@ import type { StageRun } from '../../engine/index.ts';
 import { hutchinsonTrace, lanczosTopEigenvalues, type Hvp } from '../../lib/analysis/hessian.ts';
 import { exactHvp } from '../../lib/analysis/hvp.ts';
 import { initBackend } from '../../lib/backend.ts';
+import { grantedDevice } from '../../lib/device.ts';
 import { FusedTransformer } from '../../lib/kernels/fused-transformer.ts';
 import type { ModelConfig } from '../../lib/model.ts';
 import { rngStream } from '../../lib/rng.ts';
@@ -32,7 +33,7 @@ export function mseOperators(config: ModelConfig, shapes: { shape: number[] }[],
 }
 
 export const run: StageRun<typeof hessianStage> = async (ctx) => {
-  const backend = await initBackend();
+  const backend = await initBackend(grantedDevice(ctx.resources));
   const ck = await loadCheckpoint('hessian', ctx.inputs);
   const data = await loadRunTasks('hessian', ctx.inputs.tasks, ck.config);
   const batch = head(data.evalPretrain, ctx.params.size);

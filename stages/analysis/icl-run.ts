@@ -6,11 +6,12 @@ import { iclScores, scaledIclScore, scaledInputs } from '../../lib/analysis/icl.
 import { mseByPosition } from '../../lib/baselines.ts';
 import { Transformer, runInChunks } from '../../lib/model.ts';
 import { initBackend } from '../../lib/backend.ts';
+import { grantedDevice } from '../../lib/device.ts';
 import type { IclJson, iclStage } from './icl.ts';
 import { loadCheckpoint, loadRunTasks } from './load.ts';
 
 export const run: StageRun<typeof iclStage> = async (ctx) => {
-  const backend = await initBackend();
+  const backend = await initBackend(grantedDevice(ctx.resources));
   const ck = await loadCheckpoint('icl', ctx.inputs);
   const data = await loadRunTasks('icl', ctx.inputs.tasks, ck.config);
   const model = new Transformer(ck.config, ck.tensors);
