@@ -12,6 +12,14 @@ export type CodeDigest = string & { readonly __brand: 'CodeDigest' };
 export type ResourceName = 'cpu' | 'gpu';
 export type Resources = Partial<Record<ResourceName, number>>;
 
+/** What a cluster scheduler asks for beyond cpu/gpu (Slurm: --mem, --time); local runs ignore it. */
+export interface ClusterLimits {
+  /** Memory one node of the stage needs, in MB. */
+  memoryMB?: number;
+  /** Wall-time limit of one node, in minutes (a killed node resumes from its work dir when resubmitted). */
+  minutes?: number;
+}
+
 export interface Logger {
   info(msg: string): void;
   warn(msg: string): void;
@@ -140,6 +148,8 @@ export interface StageDef<S extends z.ZodTypeAny = z.ZodTypeAny, I extends Input
    * Never part of the key.
    */
   cost?: number | ((params: z.output<S>) => number);
+  /** Cluster executors only (engine/distributed/slurm.ts): memory and time limit of one node. */
+  limits?: ClusterLimits | ((params: z.output<S>) => ClusterLimits);
   /** Heavy nodes (training) are reported stale but not started by watch mode unless asked. */
   heavy?: boolean;
   /** Bump to invalidate every node of this stage without a code change (e.g. output format). */

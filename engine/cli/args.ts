@@ -2,7 +2,7 @@
 import { parseArgs as parseArgv } from 'node:util';
 
 export interface ParsedArgs {
-  command: 'run' | 'gc' | 'worker' | 'serve' | 'log' | 'graph';
+  command: 'run' | 'gc' | 'worker' | 'serve' | 'log' | 'graph' | 'build-node';
   targets: string[];
   config?: string;
   only: string[];
@@ -15,6 +15,13 @@ export interface ParsedArgs {
   gpus?: number;
   /** Distributed: the Redis URL of the BullMQ queue (coordinator: dispatch there; worker: take from there). */
   queue?: string;
+  /** --executor slurm: one Slurm job per stale node (engine/distributed/slurm.ts); its --slurm-* flags. */
+  executor?: 'local' | 'slurm';
+  slurm: [string, string][];
+  /** build-node (what a Slurm job runs): the node, the key the coordinator expects, or --check MARKER. */
+  node?: string;
+  key?: string;
+  check?: string;
   watch: boolean;
   watchHeavy: boolean;
   inProcess: boolean;
@@ -37,6 +44,7 @@ export class UsageError extends Error {}
 export const HELP = `usage: pipeline.ts [targets…] [options]
        pipeline.ts gc [--yes]
        pipeline.ts worker --queue redis://host:port [--cpus N] [--gpus N]
+       pipeline.ts [targets…] --executor slurm [--slurm-partition P] [--slurm-time T] …
        pipeline.ts serve [--port P] [--host H]
        pipeline.ts log NODE
        pipeline.ts graph [--format dot|mermaid|json]
@@ -52,6 +60,10 @@ targets: node ids, stage names or tags (e.g. figures); default: everything
   --gpus N          size of the gpu pool (default 1)
   --queue URL       distributed: put stale nodes on the BullMQ queue at this Redis URL, for workers
                     on machines that share the store (S3 via AWS_* env, or one LOCAL_ROOT)
+  --executor slurm  one Slurm job per stale node (sbatch from this checkout; the store must be shared):
+    --slurm-partition P, --slurm-gpu-partition P (nodes asking for a GPU), --slurm-account A,
+    --slurm-time T or STAGE=T (repeatable), --slurm-arg=ARG (extra sbatch argument, repeatable),
+    --slurm-resubmits N (jobs ended by Slurm, default 2), --slurm-log-dir DIR (default LOCAL_ROOT/slurm)
   --watch           rebuild on config / code changes (heavy stages are not started)
   --watch-heavy     in watch mode, start heavy stages too
   --in-process      run stages in this process instead of worker threads (debugging)
@@ -79,6 +91,17 @@ const OPTIONS = {
   cpus: { type: 'string' },
   gpus: { type: 'string' },
   queue: { type: 'string' },
+  executor: { type: 'string' },
+  'slurm-partition': { type: 'string' },
+  'slurm-gpu-partition': { type: 'string' },
+  'slurm-account': { type: 'string' },
+  'slurm-time': { type: 'string', multiple: true },
+  'slurm-arg': { type: 'string', multiple: true },
+  'slurm-resubmits': { type: 'string' },
+  'slurm-log-dir': { type: 'string' },
+  node: { type: 'string' },
+  key: { type: 'string' },
+  check: { type: 'string' },
   watch: { type: 'boolean' },
   'watch-heavy': { type: 'boolean' },
   'in-process': { type: 'boolean' },
@@ -91,7 +114,7 @@ const OPTIONS = {
   format: { type: 'string' },
 } as const;
 
-const COMMANDS = ['gc', 'worker', 'serve', 'log', 'graph'] as const;
+const COMMANDS = ['gc', 'worker', 'serve', 'log', 'graph', 'build-node'] as const;
 
 function integer(flag: string, v: string | undefined, min: number, why = ''): number | undefined {
   if (v === undefined) return undefined;
@@ -125,6 +148,15 @@ export function parseArgs(argv: string[]): ParsedArgs {
   let command: ParsedArgs['command'] = 'run';
   const positionals = [...parsed.positionals];
   if ((COMMANDS as readonly string[]).includes(positionals[0])) command = positionals.shift() as (typeof COMMANDS)[number];
+  if (v.executor !== undefined && v.executor !== 'local' && v.executor !== 'slurm') {
+    throw new UsageError(`--executor: expected local or slurm, got ${JSON.stringify(v.executor)} (for BullMQ workers use --queue)`);
+  }
+  // The --slurm-* flags as (flag, value) pairs, checked by engine/distributed/slurm.ts.
+  const slurm: [string, string][] = [];
+  for (const name of Object.keys(OPTIONS).filter((k) => k.startsWith('slurm-')) as (keyof typeof v)[]) {
+    const value = v[name];
+    for (const x of Array.isArray(value) ? value : value === undefined ? [] : [value]) slurm.push([`--${name}`, String(x)]);
+  }
   if (v.jobs !== undefined && v.cpus !== undefined) throw new UsageError('--jobs and --cpus name the same pool; give one');
   // A worker may take no cpu nodes (a GPU-only machine); a local run with no cpu slot could run nothing.
   const cpuMin = command === 'worker' ? 0 : 1;
@@ -141,6 +173,11 @@ export function parseArgs(argv: string[]): ParsedArgs {
     jobs: integer('--jobs', v.jobs, cpuMin, why) ?? integer('--cpus', v.cpus, cpuMin, why),
     gpus: integer('--gpus', v.gpus, 0),
     queue: v.queue,
+    executor: v.executor as ParsedArgs['executor'],
+    slurm,
+    node: v.node,
+    key: v.key,
+    check: v.check,
     watch: Boolean(v.watch || v['watch-heavy']),
     watchHeavy: Boolean(v['watch-heavy']),
     inProcess: Boolean(v['in-process']),
@@ -162,6 +199,12 @@ export function parseArgs(argv: string[]): ParsedArgs {
     if (!a.queue) throw new UsageError('worker: --queue redis://host:port is required');
     if (a.targets.length > 0) throw new UsageError(`worker: takes no targets (got ${a.targets.join(' ')}); the coordinator decides what to build`);
   }
+  if (a.command === 'build-node') {
+    if (!a.node && !a.check) throw new UsageError('build-node: --node ID is required');
+    if (a.targets.length > 0) throw new UsageError(`build-node: takes no targets (got ${a.targets.join(' ')})`);
+  } else if (a.node || a.key || a.check) throw new UsageError('--node, --key and --check belong to build-node');
+  if (a.slurm.length > 0 && a.executor !== 'slurm') throw new UsageError(`${a.slurm[0][0]} needs --executor slurm`);
+  if (a.executor === 'slurm' && (a.queue !== undefined || a.watch || a.command !== 'run')) throw new UsageError('--executor slurm runs a build: it does not combine with --queue, --watch, gc, worker or build-node');
   if (a.queue !== undefined && a.watch) throw new UsageError('--queue does not combine with --watch');
   if (a.queue !== undefined && a.command === 'gc') throw new UsageError('--queue does not apply to gc');
   if (a.command === 'log' && a.targets.length !== 1) throw new UsageError(`log: expected one node id, got ${a.targets.length ? a.targets.join(' ') : 'none'}`);

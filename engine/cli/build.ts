@@ -79,6 +79,7 @@ export async function buildCommand(c: CommandContext): Promise<number> {
 
   // Distributed: stale nodes go to the queue instead of this process's pools.
   const dispatcher = args.queue ? await (await import('../distributed/dispatch.ts')).openDispatcher({ url: args.queue, store, root, command, warn: (m) => err(`warning: ${m}`) }) : null;
+  const slurm = args.executor === 'slurm' ? await (await import('./build-node.ts')).openSlurm(c) : null;
   const progressStream = args.json ? c.stderr : c.stdout;
   const reporter = createReporter({ total: ids.length, stream: progressStream, live: await loadLiveRenderer(progressStream), verbose: args.verbose });
   const serving = args.serve ? await startServingFor(c, (l) => progressStream.write(`${l}\n`)) : null;
@@ -96,13 +97,14 @@ export async function buildCommand(c: CommandContext): Promise<number> {
       force,
       signal: signals.controller.signal,
       events: serving ? teeEvents(reporter, serving.hub.runEvents(ids.length)) : reporter,
-      remote: dispatcher?.build,
+      remote: dispatcher?.build ?? slurm?.build,
       holdBack: onlyIds ? (node) => (onlyIds.has(node.id) ? null : `not selected by --only (build it with: ${command} ${node.id})`) : undefined,
     });
   } finally {
     reporter.close();
     await runner.close();
     await dispatcher?.close();
+    await slurm?.close();
     await local.flush();
     await sweeping;
   }

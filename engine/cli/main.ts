@@ -142,6 +142,7 @@ async function cliMain(opts: CliOptions): Promise<number> {
     if (args.command === 'graph') return await graphCommand(ctx);
     if (args.command === 'log') return await logCommand(ctx);
     if (args.command === 'serve') return await serveCommand(ctx);
+    if (args.command === 'build-node') return await (await import('./build-node.ts')).buildNodeCliCommand(ctx);
     if (args.explain) return await explainCommand(ctx);
     return await buildCommand(ctx);
   } catch (e) {

@@ -521,3 +521,164 @@ export function isLoopback(address: string): boolean {
   const host = address.split(' ')[1];
   return host.startsWith('127.') || host.startsWith('[0:0:0:0:0:0:0:1]') || host.startsWith('[0:0:0:0:0:ffff:7f');
 }
+
+// --- Slurm -----------------------------------------------------------------------------------
+
+export interface SlurmService {
+  /** The environment Slurm's clients (sbatch, squeue, scancel, scontrol) need: SLURM_CONF. */
+  env: Record<string, string>;
+  /** The node's name and the two partitions: `cpu` (default) and `gpu` (same node, one fake GPU). */
+  node: string;
+  partitions: { cpu: string; gpu: string };
+  /** Runs a Slurm client with this cluster's config; resolves with its stdout (throws on failure). */
+  client(argv: string[]): Promise<string>;
+  pids(): number[];
+  stop(): Promise<void>;
+}
+
+/**
+ * The one-node cluster's slurm.conf. What each line is for (Slurm 22.05, no systemd, root):
+ * - SlurmctldHost must be this machine's short hostname, or slurmctld refuses to be the controller;
+ *   NodeHostname too, while NodeName is ours (slurmd -N picks it) and NodeAddr pins loopback.
+ * - AuthInfo=socket=… points auth/munge and cred/munge at our own munged, not /run/munge.
+ * - ProctrackType=proctrack/linuxproc, TaskPlugin=task/none: no cgroups needed (containers, CI).
+ * - SlurmdParameters=config_overrides: the node may claim 4 CPUs and 8 GB on a 2-core machine
+ *   (slurmd would otherwise drain a node whose config exceeds the hardware), so a few jobs run at once.
+ * - SelectTypeParameters=CR_CPU_Memory with DefMemPerCPU: memory is a consumable resource (so --mem
+ *   is meaningful) without every job taking the whole node by default.
+ * - GresTypes=gpu + Gres=gpu:1 with gres.conf `File=/dev/null`: a fake GPU so --gres=gpu:1 jobs can
+ *   be submitted, scheduled and inspected (`Count=1` alone reports 0 GPUs and the node goes INVAL).
+ * - MinJobAge keeps finished jobs visible to squeue/scontrol (no accounting database here);
+ *   KillWait=2 makes scancel's SIGTERM → SIGKILL quick; MailProg=/bin/true silences a startup error.
+ */
+function slurmConf(o: { dir: string; host: string; node: string; ctldPort: number; slurmdPort: number; socket: string }): string {
+  return `ClusterName=stagewise-test
+SlurmctldHost=${o.host}(127.0.0.1)
+SlurmctldPort=${o.ctldPort}
+SlurmdPort=${o.slurmdPort}
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=${o.socket}
+StateSaveLocation=${o.dir}/state
+SlurmdSpoolDir=${o.dir}/spool
+SlurmctldPidFile=${o.dir}/slurmctld.pid
+SlurmdPidFile=${o.dir}/slurmd.pid
+SlurmctldLogFile=${o.dir}/slurmctld.log
+SlurmdLogFile=${o.dir}/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+MpiDefault=none
+MailProg=/bin/true
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU_Memory
+DefMemPerCPU=100
+SlurmdParameters=config_overrides
+ReturnToService=2
+GresTypes=gpu
+MinJobAge=600
+KillWait=2
+NodeName=${o.node} NodeHostname=${o.host} NodeAddr=127.0.0.1 CPUs=4 RealMemory=8000 Gres=gpu:1 State=UNKNOWN
+PartitionName=cpu Nodes=${o.node} Default=YES MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes=${o.node} MaxTime=INFINITE State=UP
+`;
+}
+
+function runCapture(argv: string[], env: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0], argv.slice(1), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, out, err }));
+  });
+}
+
+/**
+ * A one-node Slurm cluster (slurmctld + slurmd + munged) on this machine: free ports, a temp dir
+ * for config, state, spool and logs, daemons in the foreground in their own process groups.
+ * Needs root (SlurmUser=root, slurmd runs jobs as their submitter).
+ */
+export async function startSlurm(): Promise<SlurmService | Skipped> {
+  const daemons = ['/usr/sbin/slurmctld', '/usr/sbin/slurmd', '/usr/sbin/munged'];
+  const absent = [...daemons.filter((p) => !fs.existsSync(p)), ...missingPrograms(['sbatch', 'squeue', 'scancel', 'scontrol', 'sinfo'])];
+  if (absent.length > 0) return { skipped: `Slurm not installed (missing ${absent.join(', ')}); install with .ci/services.sh` };
+  if (process.getuid?.() !== 0) return { skipped: 'the test Slurm cluster runs its daemons as root (SlurmUser=root); run the tests as root' };
+
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'stagewise-slurm-'));
+  const host = os.hostname().split('.')[0];
+  const node = 'swnode';
+  const [ctldPort, slurmdPort] = await freePorts(2);
+  const mungeDir = path.join(dir, 'munge');
+  const socket = path.join(mungeDir, 'munge.sock');
+  const conf = path.join(dir, 'slurm.conf');
+  const env = { SLURM_CONF: conf };
+  const procs: Launched[] = [];
+  const client = async (argv: string[]) => {
+    const r = await runCapture(argv, env);
+    if (r.code !== 0) throw new Error(`services: ${argv.join(' ')} failed (${r.code}): ${r.err.trim()}`);
+    return r.out;
+  };
+  const stop = async () => {
+    // Jobs run under slurmstepd, outside the daemons' process groups: cancel them first and wait
+    // for the queue to drain, so no job process outlives the cluster.
+    if (procs.length === 3 && procs.every((p) => p.child.exitCode === null)) {
+      await runCapture(['scancel', '--full', '--user', os.userInfo().username], env).catch(() => {});
+      const deadline = Date.now() + 15_000;
+      while (Date.now() < deadline) {
+        const r = await runCapture(['squeue', '-h', '-o', '%i'], env).catch(() => null);
+        if (!r || r.code !== 0 || r.out.trim() === '') break;
+        await sleep(200);
+      }
+    }
+    await stopGroups(procs.map((p) => p.child.pid!));
+    await fsp.rm(dir, { recursive: true, force: true });
+  };
+
+  try {
+    // munged insists: every dir above its socket world-executable, the key readable by its owner only.
+    await fsp.chmod(dir, 0o755);
+    await fsp.mkdir(mungeDir, { mode: 0o755 });
+    await fsp.chmod(mungeDir, 0o755);
+    for (const sub of ['state', 'spool']) await fsp.mkdir(path.join(dir, sub));
+    const key = path.join(mungeDir, 'munge.key');
+    await runToEnd(['dd', 'if=/dev/urandom', `of=${key}`, 'bs=1024', 'count=1'], dir);
+    await fsp.chmod(key, 0o400);
+    await fsp.writeFile(conf, slurmConf({ dir, host, node, ctldPort, slurmdPort, socket }));
+    await fsp.writeFile(path.join(dir, 'gres.conf'), `NodeName=${node} Name=gpu File=/dev/null\n`);
+
+    procs.push(
+      launch(dir, 'munged', [
+        '/usr/sbin/munged', '--foreground', `--socket=${socket}`, `--key-file=${key}`,
+        `--log-file=${path.join(mungeDir, 'munged.log')}`, `--pid-file=${path.join(mungeDir, 'munged.pid')}`,
+        `--seed-file=${path.join(mungeDir, 'munged.seed')}`,
+      ]),
+    );
+    await waitReady('munged', procs, async () => fs.existsSync(socket));
+    procs.push(launch(dir, 'slurmctld', ['/usr/sbin/slurmctld', '-D', '-i', '-f', conf]));
+    procs.push(launch(dir, 'slurmd', ['/usr/sbin/slurmd', '-D', '-f', conf, '-N', node]));
+    // Ready when the node has registered and is schedulable (idle), not merely when the port is open.
+    await waitReady('Slurm', procs, async () => {
+      const r = await runCapture(['sinfo', '-h', '-n', node, '-o', '%t'], env);
+      return r.code === 0 && r.out.trim().split('\n').every((s) => s === 'idle');
+    });
+  } catch (err) {
+    const logs = ['slurmctld.log', 'slurmd.log'].map((f) => `--- ${f}:\n${logTail(path.join(dir, f), 8)}`).join('\n');
+    await stop();
+    throw new Error(`${(err as Error).message}\n${logs}`);
+  }
+  return {
+    env,
+    node,
+    partitions: { cpu: 'cpu', gpu: 'gpu' },
+    client,
+    pids: () => procs.map((p) => p.child.pid!),
+    stop,
+  };
+}
