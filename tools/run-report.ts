@@ -42,7 +42,7 @@ for (const [stage, secs] of byStage) {
   const nodeSeconds = built.reduce((a, n) => a + (n.seconds ?? 0), 0);
   lines.push('', `Node-seconds ${nodeSeconds.toFixed(0)} over ${summary.seconds.toFixed(0)} s of wall time: on average ${(nodeSeconds / summary.seconds).toFixed(2)} nodes running at once.`);
   for (const n of summary.nodes.filter((n) => n.stage === 'train' && !/,to=\d+\]$/.test(n.id))) {
-    const segs = built.filter((m) => m.stage === 'train' && m.id.startsWith(n.id.slice(0, -1)));
+    const segs = built.filter((m) => m.stage === 'train' && (m.id === n.id || m.id.startsWith(`${n.id.slice(0, -1)},to=`)));
     if (segs.length > 1) lines.push(`${n.id}: ${segs.length} segments, ${segs.reduce((a, m) => a + (m.seconds ?? 0), 0).toFixed(0)} node-seconds in all (${segs.map((m) => (m.seconds ?? 0).toFixed(0)).join(' + ')}).`);
   }
 }
