@@ -8,9 +8,19 @@ interface Waiter {
   grant: () => void;
 }
 
+/** What a release may ask: keep the units for the node that is about to ask for them. */
+export interface Hold {
+  /** Only waiters of at least this priority may take units while the hold lasts. */
+  minPriority: number;
+  ms: number;
+}
+
+export type Release = (hold?: Hold) => void;
+
 export class ResourcePools {
   private readonly free: Record<ResourceName, number>;
   private readonly waiters: Waiter[] = [];
+  private hold: { minPriority: number; until: number; timer: NodeJS.Timeout } | null = null;
 
   constructor(readonly capacity: Required<Resources>) {
     for (const [name, n] of Object.entries(capacity)) {
@@ -46,7 +56,7 @@ export class ResourcePools {
    * Resolves with a release function once every unit of `req` is granted. Waiters are served in
    * order of `priority` (higher first; ties first come first served).
    */
-  acquire(req: Required<Resources>, signal?: AbortSignal, priority = 0): Promise<() => void> {
+  acquire(req: Required<Resources>, signal?: AbortSignal, priority = 0): Promise<Release> {
     signal?.throwIfAborted();
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
@@ -57,11 +67,12 @@ export class ResourcePools {
           this.free.cpu -= req.cpu;
           this.free.gpu -= req.gpu;
           let released = false;
-          resolve(() => {
+          resolve((hold?: Hold) => {
             if (released) return;
             released = true;
             this.free.cpu += req.cpu;
             this.free.gpu += req.gpu;
+            if (hold && hold.ms > 0) this.setHold(hold);
             this.dispatch();
           });
         },
@@ -79,12 +90,41 @@ export class ResourcePools {
     });
   }
 
-  /** By priority, but a waiter that fits may pass one that does not (no idle units). */
+  /**
+   * A critical-path node's successor becomes ready only after its inputs are assessed, by which time
+   * a waiting lower-priority node would have taken the freed core (and the chain would wait for that
+   * node to finish). A hold keeps free units for waiters of at least `minPriority` for `ms`; it ends
+   * when such a waiter is served or the time is up (so a successor that never asks blocks nothing).
+   */
+  private setHold(hold: Hold): void {
+    if (this.hold && this.hold.minPriority >= hold.minPriority) return; // a more important hold stands
+    if (this.hold) clearTimeout(this.hold.timer);
+    const timer = setTimeout(() => {
+      this.hold = null;
+      this.dispatch();
+    }, hold.ms); // not unref'd: a waiter held back must be served even if nothing else is pending
+    this.hold = { minPriority: hold.minPriority, until: Date.now() + hold.ms, timer };
+  }
+
+  /** Ends a hold now (a run that has finished has no successor left to wait for). */
+  endHold(): void {
+    if (!this.hold) return;
+    clearTimeout(this.hold.timer);
+    this.hold = null;
+    this.dispatch();
+  }
+
+  /** By priority, but a waiter that fits may pass one that does not (no idle units); a hold holds back lower priorities. */
   private dispatch(): void {
     for (let i = 0; i < this.waiters.length; ) {
       const w = this.waiters[i];
-      if (this.fits(w.req)) {
+      const heldBack = this.hold !== null && w.priority < this.hold.minPriority;
+      if (!heldBack && this.fits(w.req)) {
         this.waiters.splice(i, 1);
+        if (this.hold) {
+          clearTimeout(this.hold.timer);
+          this.hold = null;
+        }
         w.grant();
       } else i++;
     }

@@ -13,6 +13,9 @@ import type { ResourcePools } from './pools.ts';
 import { AbortedError, type RunHooks, type StageRunner } from './runner.ts';
 import type { BuildRecord, InputRef, NodeKey, Resources, Store, UpstreamBuild } from '../types.ts';
 
+/** How long a finished node's units wait for its most important successor (see ResourcePools.setHold). */
+const HANDOVER_MS = 3000;
+
 export type NodeStatus = 'built' | 'cached' | 'failed' | 'skipped';
 
 export interface NodeOutcome {
@@ -98,6 +101,7 @@ export async function runGraph(opts: ScheduleOptions): Promise<RunSummary> {
     );
   }
   const nodes = await Promise.all(outcomes.values());
+  opts.pools.endHold();
   const count = (s: NodeStatus) => nodes.filter((n) => n.status === s).length;
   return { built: count('built'), cached: count('cached'), failed: count('failed'), skipped: count('skipped'), seconds: (performance.now() - t0) / 1000, nodes };
 }
@@ -207,7 +211,10 @@ async function runNode(opts: ScheduleOptions, ctx: AssessContext, node: GraphNod
         if (node.decl.publishTo) await publishOutputs(opts.store, record, node.decl.publishTo);
         return { ...done('built', { key, record, reasons }), seconds: (performance.now() - tBuild) / 1000 };
       } finally {
-        release();
+        // Hold the freed units briefly for the most important node this one unblocks (the next
+        // training segment, say), which asks only after its inputs are assessed.
+        const next = Math.max(0, ...node.downstream.map((d) => priorities.get(d) ?? 0));
+        release(next > 0 ? { minPriority: next, ms: HANDOVER_MS } : undefined);
       }
     } finally {
       await lock.release();

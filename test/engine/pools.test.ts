@@ -79,4 +79,25 @@ test('waiters are served highest priority first, equal priorities in arrival ord
   assert.equal(order, ['high', 'mid-1', 'mid-2', 'low']);
 });
 
+test('a hold keeps freed units for the successor that is about to ask, and lapses if it never does', async () => {
+  const p = new ResourcePools({ cpu: 1, gpu: 0 });
+  const order: string[] = [];
+  const segment = await p.acquire({ cpu: 1, gpu: 0 }, undefined, 100);
+  const evaluation = p.acquire({ cpu: 1, gpu: 0 }, undefined, 4).then((r) => (order.push('evaluation'), r));
+  segment({ minPriority: 90, ms: 5000 }); // the next segment (priority 90) is still assessing its inputs
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(order, [], 'the waiting low-priority node does not take the held core');
+  const next = await p.acquire({ cpu: 1, gpu: 0 }, undefined, 90);
+  order.push('next segment');
+  next();
+  (await evaluation)();
+  assert.equal(order, ['next segment', 'evaluation']);
+
+  const q = new ResourcePools({ cpu: 1, gpu: 0 });
+  const first = await q.acquire({ cpu: 1, gpu: 0 }, undefined, 100);
+  const late = q.acquire({ cpu: 1, gpu: 0 }, undefined, 1);
+  first({ minPriority: 90, ms: 30 }); // nobody of priority 90 comes: after 30 ms the hold ends
+  (await late)();
+});
+
 test.run();
