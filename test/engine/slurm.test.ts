@@ -8,7 +8,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { jobName, parseSlurmFlags, sbatchResourceArgs } from '../../engine/distributed/slurm.ts';
 import type { NodeKey } from '../../engine/types.ts';
-import { startSlurm, startSwift, type SlurmService, type SwiftService } from '../support/services.ts';
+import { serviceTest, slurmMissing, startSlurm, startSwift, swiftMissing, type SlurmService, type SwiftService } from '../support/services.ts';
+
+const slurmTest = serviceTest(slurmMissing(), 'slurm.test.ts');
+const slurmS3Test = serviceTest(slurmMissing() ?? swiftMissing(), 'slurm.test.ts, S3 case');
 import { PIPELINE, REPO, Sandbox, summary, waitFor, type CliResult } from './helpers.ts';
 
 const BASE = { source: { value: 1, other: 'a' }, side: 2 };
@@ -20,14 +23,10 @@ const BUCKET = 'stagewise-slurm';
 
 test.before(async () => {
   const s = await startSlurm();
-  if ('skipped' in s) {
-    console.log(`\n  SKIPPED (slurm.test.ts, the cases that need a cluster: ${s.skipped})\n`);
-    return;
-  }
+  if ('skipped' in s) return; // reported by slurmTest
   slurm = s;
   const w = await startSwift();
-  if ('skipped' in w) console.log(`\n  SKIPPED (slurm.test.ts, S3 case: ${w.skipped})\n`);
-  else {
+  if (!('skipped' in w)) {
     swift = w;
     await swift.bucketCreate(BUCKET);
   }
@@ -165,8 +164,8 @@ test('flags: --slurm-* needs --executor slurm; slurm does not combine with --que
 
 // ── against the one-node cluster ─────────────────────────────────────────────────────────────
 
-test('the toy DAG builds as one Slurm job per node, outputs identical to a local build; a second run submits nothing', async () => {
-  if (!slurm) return;
+slurmTest('the toy DAG builds as one Slurm job per node, outputs identical to a local build; a second run submits nothing', async () => {
+  if (!slurm) throw new Error('the Slurm cluster did not start');
   const local = new Sandbox();
   const sb = new Sandbox();
   try {
@@ -205,8 +204,8 @@ test('the toy DAG builds as one Slurm job per node, outputs identical to a local
   }
 });
 
-test('a failing stage fails its node with the Slurm log shown; dependents are skipped, the rest is built', async () => {
-  if (!slurm) return;
+slurmTest('a failing stage fails its node with the Slurm log shown; dependents are skipped, the rest is built', async () => {
+  if (!slurm) throw new Error('the Slurm cluster did not start');
   const sb = new Sandbox();
   try {
     sb.writeConfig({ ...BASE, fail: true });
@@ -224,8 +223,8 @@ test('a failing stage fails its node with the Slurm log shown; dependents are sk
   }
 });
 
-test('a job cancelled by someone else (scancel) is submitted again and finishes, resuming from its work dir', async () => {
-  if (!slurm) return;
+slurmTest('a job cancelled by someone else (scancel) is submitted again and finishes, resuming from its work dir', async () => {
+  if (!slurm) throw new Error('the Slurm cluster did not start');
   const sb = new Sandbox();
   try {
     sb.writeConfig({ ...BASE, hang: true });
@@ -251,8 +250,8 @@ test('a job cancelled by someone else (scancel) is submitted again and finishes,
   }
 });
 
-test('a coordinator killed while its jobs run, then restarted: it waits for the running jobs, nothing is submitted or built twice', async () => {
-  if (!slurm) return;
+slurmTest('a coordinator killed while its jobs run, then restarted: it waits for the running jobs, nothing is submitted or built twice', async () => {
+  if (!slurm) throw new Error('the Slurm cluster did not start');
   const sb = new Sandbox();
   try {
     sb.writeConfig({ ...BASE, sleepy: { ms: 50, count: 2 } });
@@ -285,8 +284,8 @@ test('a coordinator killed while its jobs run, then restarted: it waits for the 
   }
 });
 
-test('Ctrl-C on the coordinator cancels the jobs it submitted and leaves no record and no scratch output', async () => {
-  if (!slurm) return;
+slurmTest('Ctrl-C on the coordinator cancels the jobs it submitted and leaves no record and no scratch output', async () => {
+  if (!slurm) throw new Error('the Slurm cluster did not start');
   const sb = new Sandbox();
   try {
     sb.writeConfig({ ...BASE, hang: true });
@@ -309,8 +308,8 @@ test('Ctrl-C on the coordinator cancels the jobs it submitted and leaves no reco
   }
 });
 
-test('sbatch arguments: a gpu node goes to the gpu partition with --gres=gpu:1, its memory and time limit; cpu nodes do not', async () => {
-  if (!slurm) return;
+slurmTest('sbatch arguments: a gpu node goes to the gpu partition with --gres=gpu:1, its memory and time limit; cpu nodes do not', async () => {
+  if (!slurm) throw new Error('the Slurm cluster did not start');
   const sb = new Sandbox();
   try {
     sb.writeConfig({ ...BASE, sleepy: { ms: 50, count: 1, gpu: 1 } });
@@ -336,8 +335,8 @@ test('sbatch arguments: a gpu node goes to the gpu partition with --gres=gpu:1, 
   }
 });
 
-test('a store the jobs could not see is refused before anything is submitted: LOCAL_ROOT on tmpfs', async () => {
-  if (!slurm) return;
+slurmTest('a store the jobs could not see is refused before anything is submitted: LOCAL_ROOT on tmpfs', async () => {
+  if (!slurm) throw new Error('the Slurm cluster did not start');
   if (!existsSync('/dev/shm')) return;
   const sb = new Sandbox();
   try {
@@ -353,8 +352,8 @@ test('a store the jobs could not see is refused before anything is submitted: LO
   }
 });
 
-test('S3 store: the jobs publish to the bucket; a coordinator with an empty local root then finds everything there and submits nothing', async () => {
-  if (!slurm || !swift) return;
+slurmS3Test('S3 store: the jobs publish to the bucket; a coordinator with an empty local root then finds everything there and submits nothing', async () => {
+  if (!slurm || !swift) throw new Error('the Slurm cluster or Swift did not start');
   const sb = new Sandbox();
   try {
     sb.writeConfig(BASE);
@@ -372,8 +371,8 @@ test('S3 store: the jobs publish to the bucket; a coordinator with an empty loca
   }
 });
 
-test('jobs that cannot show they see the coordinator\'s files stop the run before any node is submitted, with the check job\'s log; sbatch errors are shown', async () => {
-  if (!slurm) return;
+slurmTest('jobs that cannot show they see the coordinator\'s files stop the run before any node is submitted, with the check job\'s log; sbatch errors are shown', async () => {
+  if (!slurm) throw new Error('the Slurm cluster did not start');
   const sb = new Sandbox();
   try {
     sb.writeConfig(BASE);

@@ -605,11 +605,18 @@ function runCapture(argv: string[], env: Record<string, string>): Promise<{ code
  * for config, state, spool and logs, daemons in the foreground in their own process groups.
  * Needs root (SlurmUser=root, slurmd runs jobs as their submitter).
  */
-export async function startSlurm(): Promise<SlurmService | Skipped> {
+/** Why the test Slurm cluster cannot run here, or null. */
+export function slurmMissing(): string | null {
   const daemons = ['/usr/sbin/slurmctld', '/usr/sbin/slurmd', '/usr/sbin/munged'];
   const absent = [...daemons.filter((p) => !fs.existsSync(p)), ...missingPrograms(['sbatch', 'squeue', 'scancel', 'scontrol', 'sinfo'])];
-  if (absent.length > 0) return { skipped: `Slurm not installed (missing ${absent.join(', ')}); install with .ci/services.sh` };
-  if (process.getuid?.() !== 0) return { skipped: 'the test Slurm cluster runs its daemons as root (SlurmUser=root); run the tests as root' };
+  if (absent.length > 0) return `Slurm not installed (missing ${absent.join(', ')}); install with .ci/services.sh`;
+  if (process.getuid?.() !== 0) return 'the test Slurm cluster runs its daemons as root (SlurmUser=root); run the tests as root';
+  return null;
+}
+
+export async function startSlurm(): Promise<SlurmService | Skipped> {
+  const missing = slurmMissing();
+  if (missing) return { skipped: missing };
 
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'stagewise-slurm-'));
   const host = os.hostname().split('.')[0];
