@@ -5,7 +5,7 @@
 import { readFileSync, promises as fsp } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { atomicWriteFile, safeSegment } from './fsutil.ts';
+import { atomicWriteFile, OWNER, safeSegment } from './fsutil.ts';
 import { hashFile } from '../key/hash.ts';
 import type { BlobDigest, BuildRecord, NodeKey, OutputEntry, Store } from '../types.ts';
 
@@ -60,7 +60,7 @@ export function formatLog(lines: LogLine[]): string {
 /** Stores a log text as a blob (via a scratch file under root/tmp) and returns its record entry. */
 export async function storeLog(store: Store, root: string, text: string, lines: number): Promise<BuildRecord['log']> {
   await fsp.mkdir(join(root, 'tmp'), { recursive: true });
-  const dir = await fsp.mkdtemp(join(root, 'tmp', 'log-'));
+  const dir = await fsp.mkdtemp(join(root, 'tmp', `log.${OWNER}-`)); // owned: swept if this process is killed
   try {
     const file = join(dir, 'log.txt');
     await fsp.writeFile(file, text);

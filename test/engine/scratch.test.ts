@@ -19,6 +19,7 @@ test('sweepOrphans removes only this host\'s scratch dirs and temporaries whose 
       deadWithDots: `llc[step=79,eps=0.001].${host}.${deadPid}-xY9zzz`,
       live: `evaluate[step=4].${host}.${process.pid}-Qq1234`,
       otherHost: `tasks[M=4].some-other-host.${deadPid}-Zz9876`,
+      deadLog: `log.${host}.${deadPid}-Lg1234`,
       oldFormat: 'figure-lr-Ab12Cd',
     };
     for (const d of Object.values(dirs)) {
@@ -37,6 +38,7 @@ test('sweepOrphans removes only this host\'s scratch dirs and temporaries whose 
     assert.ok(existsSync(tmps.live), 'a live process\'s temporary is kept');
     assert.not.ok(existsSync(join(root, 'tmp', dirs.dead)), 'a dead process\'s scratch is removed');
     assert.not.ok(existsSync(join(root, 'tmp', dirs.deadWithDots)), 'node ids with dots are parsed right');
+    assert.not.ok(existsSync(join(root, 'tmp', dirs.deadLog)), 'a dead process\'s log scratch is removed');
     assert.ok(existsSync(join(root, 'tmp', dirs.live)), 'a live process\'s scratch is kept');
     assert.ok(existsSync(join(root, 'tmp', dirs.otherHost)), 'another host\'s scratch is kept (its pids mean nothing here)');
     assert.ok(existsSync(join(root, 'tmp', dirs.oldFormat)), 'names without an owner are kept');
