@@ -88,7 +88,9 @@ test('DEVICE=gpu with --gpus 0: the first GPU node fails with a clear error, not
   assert.is(r.code, 1);
   const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { nodes: { id: string; stage: string; status: string }[] };
   const train = summary.nodes.filter((n) => n.stage === 'train');
-  assert.ok(train.length > 0 && train.every((n) => n.status === 'failed'), JSON.stringify(train));
+  // Training runs as a chain of segments: the first fails for want of a GPU, the rest wait on it.
+  assert.ok(train.some((n) => n.status === 'failed') && train.every((n) => n.status === 'failed' || n.status === 'skipped'), JSON.stringify(train));
+  assert.not.ok(summary.nodes.some((n) => n.status === 'built'), 'nothing was built (on the CPU or anywhere)');
   assert.ok(summary.nodes.filter((n) => n.stage === 'llc').every((n) => n.status === 'skipped'));
   assert.match(r.stderr + r.stdout, /train\[[^\]]*\]: needs 1 gpu, but the gpu pool is empty \(--gpus 0\)/);
 });
