@@ -307,6 +307,7 @@ async function soak(label: string, makeTarget: (name: string) => Promise<Target>
       `${label} cycle ${cycle}: final run exit ${final.code} in ${final.seconds.toFixed(1)} s; ${identical}/${refRecords.size} nodes byte-identical; ` +
         `built twice ${twice}; leftovers ${left}`,
     );
+    for (const l of result.leftovers.filter((x) => x.startsWith(`cycle ${cycle}:`))) console.log(`  ${label}: LEFTOVER ${l}`);
     await rm(path.dirname(target.root), { recursive: true, force: true });
   }
   return result;
