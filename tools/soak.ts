@@ -100,6 +100,12 @@ function walk(dir: string): string[] {
   return readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((f) => path.join(dir, f));
 }
 
+/** The FAILED lines of a run's output, with the lines that follow each (its error). */
+function failures(out: string): string {
+  const lines = out.split('\n');
+  return lines.flatMap((l, i) => (l.includes('FAILED') ? [...lines.slice(i, i + 6), '…'] : [])).join('\n') + '\n';
+}
+
 interface RecordView {
   stage: string;
   nodeId: string;
@@ -245,7 +251,7 @@ async function soak(label: string, makeTarget: (name: string) => Promise<Target>
         const other = rand() < 0.5 ? at * (0.5 + rand()) : undefined;
         const [a, b] = await Promise.all([runPipeline(target, at), runPipeline(target, other)]);
         for (const r of other === undefined ? [b] : [])
-          if (r.code !== 0) throw new Error(`${label} cycle ${cycle}: the surviving invocation failed (exit ${r.code}):\n${r.out.slice(-3000)}`);
+          if (r.code !== 0) throw new Error(`${label} cycle ${cycle}: the surviving invocation failed (exit ${r.code}):\n${failures(r.out)}${r.out.slice(-3000)}`);
         finished = a.code === 0 || b.code === 0;
         kind = 'kill -9 (concurrent pair)';
         detail = `A ${a.signal === 'SIGKILL' ? `killed at ${(at / 1000).toFixed(1)} s` : `finished (exit ${a.code})`}, B ${b.signal === 'SIGKILL' ? `killed at ${(other! / 1000).toFixed(1)} s` : `finished (exit ${b.code})`}`;
