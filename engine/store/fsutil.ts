@@ -16,7 +16,8 @@ export function tmpName(dir: string, base: string): string {
   return join(dir, `.${base}.${OWNER}.${randomBytes(4).toString('hex')}.tmp`);
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process with this pid runs on this host (EPERM: it runs, as another user). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

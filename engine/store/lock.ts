@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { promises as fsp, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { processAlive } from './fsutil.ts';
 
 const HEARTBEAT_MS = 5_000;
 const STALE_MS = 60_000;
@@ -24,15 +25,6 @@ export function lockPath(root: string, key: string): string {
   return join(root, 'locks', `${key}.lock`);
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Whether the lock file at `file` belongs to a holder that can no longer release it. */
 export function isStale(file: string, now = Date.now()): boolean {
   let info: LockInfo;
@@ -48,7 +40,7 @@ export function isStale(file: string, now = Date.now()): boolean {
       return false; // gone
     }
   }
-  if (info.host === hostname() && !pidAlive(info.pid)) return true;
+  if (info.host === hostname() && !processAlive(info.pid)) return true;
   return now - mtime > STALE_MS;
 }
 
