@@ -159,6 +159,13 @@ function readJsonBlob<T>(path: string | null): T | null {
   }
 }
 
+/**
+ * A figure node's manifest (titles, captions, sections of its SVGs): a top-level output named
+ * `figures.json` or ending in `.figures.json` (e.g. `plot.figures.json`, so that nodes publishing
+ * into one folder need not overwrite each other's).
+ */
+const isFigureManifest = (outputPath: string) => !outputPath.includes('/') && (outputPath === 'figures.json' || outputPath.endsWith('.figures.json'));
+
 /** Figures (outputs of every node tagged 'figure'), per-group state counts and the charts of meta.series. */
 export async function results(env: DetailsEnv) {
   const graph = env.hub.graph!;
@@ -167,7 +174,8 @@ export async function results(env: DetailsEnv) {
     const node = graph.nodes.get(id)!;
     const rec = env.hub.records.get(id);
     if (!node.tags.has('figure') || !rec) continue;
-    const manifest = rec.outputs['figures.json'] ? readJsonBlob<{ file: string; title?: string; caption?: string; section?: string }[]>(await env.store.blobPath(rec.outputs['figures.json'].digest)) : null;
+    const manifestPath = Object.keys(rec.outputs).sort().find(isFigureManifest);
+    const manifest = manifestPath ? readJsonBlob<{ file: string; title?: string; caption?: string; section?: string }[]>(await env.store.blobPath(rec.outputs[manifestPath].digest)) : null;
     const listed = Array.isArray(manifest) ? manifest.filter((m) => m && typeof m.file === 'string' && rec.outputs[m.file]) : [];
     const svgs = listed.length ? listed : Object.keys(rec.outputs).filter((p) => p.endsWith('.svg')).sort().map((file) => ({ file }));
     for (const m of svgs as { file: string; title?: string; caption?: string; section?: string }[]) {

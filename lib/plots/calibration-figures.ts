@@ -21,17 +21,40 @@ export interface LlcRecord {
   chains: LlcChain[];
 }
 
-const SAMPLER_AXES = [
+export const SAMPLER_AXES = [
   { key: 'eps', label: 'Step size ε', symbol: 'ε' },
   { key: 'nbeta', label: 'Inverse temperature nβ', symbol: 'nβ' },
   { key: 'gamma', label: 'Localisation γ', symbol: 'γ' },
   { key: 'batchSize', label: 'Batch size m', symbol: 'm' },
   { key: 'datasetSize', label: 'Dataset size n', symbol: 'n' },
 ] as const;
-type SamplerKey = (typeof SAMPLER_AXES)[number]['key'];
+export type SamplerAxis = (typeof SAMPLER_AXES)[number];
 
-const num = format('~g');
+/** A sampler setting as written in titles and captions (0.00025, 1024). */
+export const formatSetting = format('~g');
 const CHAIN_COLORS = DEEP.filter((_, i) => i !== 3);
+
+/** One sampler setting that varies across the records, and its sweeps. */
+export interface SamplerSweep {
+  axis: SamplerAxis;
+  /** Groups of ≥ 2 records that agree on the step and every other setting, each sorted by this setting. */
+  groups: LlcRecord[][];
+}
+
+/** For each sampler setting that varies across `records` (in SAMPLER_AXES order), its sweeps. */
+export function samplerSweeps(records: LlcRecord[]): SamplerSweep[] {
+  const varied = SAMPLER_AXES.filter((a) => new Set(records.map((r) => r.sampler[a.key])).size > 1);
+  return varied.map((axis) => {
+    const groups = new Map<string, LlcRecord[]>();
+    for (const r of records) {
+      const others = SAMPLER_AXES.filter((a) => a.key !== axis.key).map((a) => r.sampler[a.key]);
+      const key = JSON.stringify([r.step, others]);
+      groups.set(key, [...(groups.get(key) ?? []), r]);
+    }
+    const sweeps = [...groups.values()].filter((g) => g.length >= 2).map((g) => [...g].sort((a, b) => a.sampler[axis.key] - b.sampler[axis.key]));
+    return { axis, groups: sweeps };
+  });
+}
 
 /**
  * λ̂ against each sampler setting that varies across `records`: one panel per setting, one line
@@ -39,30 +62,22 @@ const CHAIN_COLORS = DEEP.filter((_, i) => i !== 3);
  * Settings where a chain failed get a red ring. Returns null when no setting varies.
  */
 export function llcVsSampler(records: LlcRecord[], o: FigureOptions): string | null {
-  const varied = SAMPLER_AXES.filter((a) => new Set(records.map((r) => r.sampler[a.key])).size > 1);
-  if (varied.length === 0) return null;
+  const sweeps = samplerSweeps(records);
+  if (sweeps.length === 0) return null;
   const { WIDTH, HEIGHT } = paperSizes(o.width);
-  const cols = Math.min(3, varied.length);
-  const rows = Math.ceil(varied.length / cols);
+  const cols = Math.min(3, sweeps.length);
+  const rows = Math.ceil(sweeps.length / cols);
   const fig = new Figure(o.id, cols * WIDTH, rows * 1.3 * HEIGHT + 20, plotStyle(o));
   const grid = fig.panels(rows, cols);
   const steps = [...new Set(records.map((r) => r.step))].sort((a, b) => a - b);
   const stepColors = sequential(steps.length, 'viridis');
   let anyFailed = false;
-  varied.forEach((axis, k) => {
+  sweeps.forEach(({ axis, groups }, k) => {
     const panel = grid[Math.floor(k / cols)][k % cols];
     const values = records.map((r) => r.sampler[axis.key]);
     panel.x = { kind: values.every((v) => v > 0) ? 'log' : 'linear', label: axis.label };
     panel.y = { kind: 'linear', label: 'LLC λ̂' };
-    const groups = new Map<string, LlcRecord[]>();
-    for (const r of records) {
-      const others = SAMPLER_AXES.filter((a) => a.key !== axis.key).map((a) => r.sampler[a.key as SamplerKey]);
-      const key = JSON.stringify([r.step, others]);
-      groups.set(key, [...(groups.get(key) ?? []), r]);
-    }
-    for (const group of groups.values()) {
-      if (group.length < 2) continue;
-      const g = [...group].sort((a, b) => a.sampler[axis.key] - b.sampler[axis.key]);
+    for (const g of groups) {
       const color = stepColors[steps.indexOf(g[0].step)];
       const xs = g.map((r) => r.sampler[axis.key]);
       const ys = g.map((r) => r.llcMean ?? NaN);
@@ -108,7 +123,7 @@ export function chainTraces(records: LlcRecord[], o: FigureOptions): string {
   records.forEach((r, c) => {
     const [trace, running] = [grid[0][c], grid[1][c]];
     const s = r.sampler;
-    trace.title = [`t = ${r.step}`, ...titled.map((a) => `${a.symbol} = ${num(s[a.key])}`)].join(', ');
+    trace.title = [`t = ${r.step}`, ...titled.map((a) => `${a.symbol} = ${formatSetting(s[a.key])}`)].join(', ');
     const drawDomain: [number, number] = [0, Math.max(1, ...r.chains.map((ch) => ch.trace.length - 1))];
     trace.x = { kind: 'linear', tickLabels: false, domain: drawDomain };
     trace.y = { kind: 'linear', label: c === 0 ? 'Minibatch loss Lₘ' : undefined };

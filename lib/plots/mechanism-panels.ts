@@ -1,6 +1,7 @@
 // Panels shared by the mechanism figures (geometry, collapse, attention): per-index lines with
 // their mean ± std, stage-shaded step axes and the Hessian panel. Same conventions as the other
-// figures: log training-step axis, stages shaded, per-index lines in viridis, means in bright red.
+// figures: log training-step axis, stages shaded, per-index lines in viridis, means in bright red
+// (the Hessian trace in bright blue, docs/figures.md "Conventions").
 import { BRIGHT, sequential } from './palette.ts';
 import { shadeStages, type StageSpan } from './stages.ts';
 import type { FigureOptions } from './style.ts';
@@ -41,6 +42,13 @@ export interface HessianSeries {
   trace: number[];
 }
 
+/**
+ * The trace's colour: not red, which marks the means the Hessian panel shares a legend with
+ * (LN-collapse-and-hessian, geometric; docs/figures.md "Conventions").
+ */
+const HESSIAN_TRACE_COLOR = BRIGHT.blue;
+
+/** Top eigenvalues (magma) and the trace (bright blue) against step; returns their legend items. */
 export function hessianPanel(p: Panel, h: HessianSeries): LegendItem[] {
   const ranks = h.top[0]?.length ?? 0;
   const colors = sequential(Math.max(ranks, 1), 'magma');
@@ -48,7 +56,7 @@ export function hessianPanel(p: Panel, h: HessianSeries): LegendItem[] {
     p.line(h.steps, h.top.map((t) => t[r]), { color: colors[r] });
     p.scatter(h.steps, h.top.map((t) => t[r]), { color: colors[r], size: 3 });
   }
-  p.line(h.steps, h.trace, { color: BRIGHT.red, width: 1.6 });
-  p.scatter(h.steps, h.trace, { color: BRIGHT.red, size: 3 });
-  return [...colors.map((color, r) => ({ label: `λ${sub(r + 1)}(H)`, color, kind: 'line' as const })), { label: 'tr H', color: BRIGHT.red, kind: 'line' }];
+  p.line(h.steps, h.trace, { color: HESSIAN_TRACE_COLOR, width: 1.6 });
+  p.scatter(h.steps, h.trace, { color: HESSIAN_TRACE_COLOR, size: 3 });
+  return [...colors.map((color, r) => ({ label: `λ${sub(r + 1)}(H)`, color, kind: 'line' as const })), { label: 'tr H', color: HESSIAN_TRACE_COLOR, kind: 'line' }];
 }

@@ -9,7 +9,7 @@ export interface ReportFigure {
   title: string;
   caption?: string;
   svg: string;
-  /** Groups the page (figures.json `section`); figures without one go under DEFAULT_SECTION. */
+  /** Groups the page (the manifest's `section`, docs/figures.md "The manifest"); figures without one go under DEFAULT_SECTION. */
   section?: string;
   /** Rendered as an HTML table instead of the SVG. */
   table?: { columns: string[]; rows: string[][] };

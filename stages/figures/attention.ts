@@ -4,7 +4,7 @@
 // Inputs: attention: dir[]  attention node directories (attention.json), any order
 //         stages:    dir    stage-boundaries directory
 // Params: label, xLimits, style.
-// Outputs: attn-{entropy,variability,distance,self,prevToken,xTokens}.svg, attn-ids.svg, figures.json.
+// Outputs: attn-{entropy,variability,distance,self,prevToken,xTokens}.svg, attn-ids.svg, figure-attention.figures.json.
 import path from 'node:path';
 import { z } from 'zod';
 import { defineStage } from '../../engine/index.ts';
@@ -48,6 +48,6 @@ export const figureAttentionStage = defineStage({
       caption: `For each stage, the head, query-token type and metric whose position-averaged value changes most between the stage's start and end (chosen from this run's data, not by hand): ${movers.map((m) => `${m.stage}: ${headName(m.layer, m.head, m.type)} ${METRIC_TITLES[m.metric]} ${m.from.toFixed(2)} → ${m.to.toFixed(2)}`).join('; ') || 'no stages detected'}.`,
       svg: attentionIdsFigure(steps, T, picked, st.stages, figureOptions('attn-ids', style, xLimits)),
     });
-    await writeFigures(ctx.outDir, figures.map((f) => ({ ...f, section: MECHANISMS_SECTION })));
+    await writeFigures(STAGE, ctx.outDir, figures.map((f) => ({ ...f, section: MECHANISMS_SECTION })));
   },
 });

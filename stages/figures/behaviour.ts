@@ -11,7 +11,7 @@
 //   xLimits, style  as in figure-lr
 // Outputs: behavioral-detail.svg (2×3: loss, LLC, weight norm and their slopes),
 //          behavioral.svg (per-position prediction norm, loss relative to baselines, ICL scores),
-//          figures.json.
+//          figure-behaviour.figures.json.
 import path from 'node:path';
 import { z } from 'zod';
 import { defineStage } from '../../engine/index.ts';
@@ -71,7 +71,7 @@ export const figureBehaviourStage = defineStage({
       },
       figureOptions('behavioral', style, xLimits),
     );
-    await writeFigures(ctx.outDir, [
+    await writeFigures(STAGE, ctx.outDir, [
       {
         section: SECTION,
         file: 'behavioral-detail.svg',

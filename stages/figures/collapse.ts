@@ -4,7 +4,7 @@
 // Inputs: weights: dir[]  weight-stats node directories (weights.json), any order
 //         stages:  dir    the run's stage-boundaries directory (stages.json)
 // Params: label, xLimits, style as the other figure stages.
-// Outputs: LN-collapse.svg, LN-collapse-detail.svg, unembed-collapse.svg, embed-collapse.svg, figures.json.
+// Outputs: LN-collapse.svg, LN-collapse-detail.svg, unembed-collapse.svg, embed-collapse.svg, figure-collapse.figures.json.
 import path from 'node:path';
 import { z } from 'zod';
 import { defineStage } from '../../engine/index.ts';
@@ -81,6 +81,6 @@ export const figureCollapseStage = defineStage({
         svg: embedCollapseFigure(steps, w.map((x) => x.tokenSpectrum), w.map((x) => x.positionSpectrum), st.stages, figureOptions('embed', style, xLimits)),
       },
     ];
-    await writeFigures(ctx.outDir, figures.map((f) => ({ ...f, section: MECHANISMS_SECTION })));
+    await writeFigures(STAGE, ctx.outDir, figures.map((f) => ({ ...f, section: MECHANISMS_SECTION })));
   },
 });

@@ -1,6 +1,7 @@
 // Shared glue of the figure stages: reading upstream artifacts, the figure-style params, and
-// writing SVGs with a figures.json manifest that the index page reads for titles and captions.
-import { readFile, writeFile } from 'node:fs/promises';
+// writing SVGs with a `<stage>.figures.json` manifest that the index page reads for titles and
+// captions (docs/figures.md, "The manifest").
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import type { FigureOptions } from '../../lib/plots/style.ts';
@@ -59,7 +60,7 @@ export async function readJsonl<T>(stage: string, file: string): Promise<T[]> {
     });
 }
 
-/** One entry of figures.json (docs/figures.md, "The manifest"). */
+/** One entry of a figure node's manifest (docs/figures.md, "The manifest"). */
 export interface ManifestEntry {
   file: string;
   title: string;
@@ -71,11 +72,35 @@ export interface ManifestEntry {
   table?: { columns: string[]; rows: string[][] };
 }
 
-/** Write each SVG plus figures.json (in this order of figures), which the index page reads. */
-export async function writeFigures(outDir: string, figures: (ManifestEntry & { svg: string })[]): Promise<void> {
+const MANIFEST_SUFFIX = '.figures.json';
+
+/**
+ * The manifest file of a figure stage, e.g. `figure-collapse.figures.json`: named after the stage
+ * so that figure nodes publishing into one folder each leave their own (docs/figures.md, "The manifest").
+ */
+export const manifestName = (stage: string) => `${stage}${MANIFEST_SUFFIX}`;
+
+/** Write the manifest of `stage` into outDir (entries in the order the index page shows them). */
+export async function writeManifest(stage: string, outDir: string, entries: ManifestEntry[]): Promise<void> {
+  const manifest: ManifestEntry[] = entries.map(({ file, title, caption, section, table }) => ({ file, title, ...(caption ? { caption } : {}), ...(section ? { section } : {}), ...(table ? { table } : {}) }));
+  await writeFile(path.join(outDir, manifestName(stage)), JSON.stringify(manifest, null, 2) + '\n');
+}
+
+/** Write each SVG plus the manifest of `stage` (in this order of figures), which the index page reads. */
+export async function writeFigures(stage: string, outDir: string, figures: (ManifestEntry & { svg: string })[]): Promise<void> {
   for (const f of figures) await writeFile(path.join(outDir, f.file), f.svg);
-  const manifest: ManifestEntry[] = figures.map(({ file, title, caption, section, table }) => ({ file, title, ...(caption ? { caption } : {}), ...(section ? { section } : {}), ...(table ? { table } : {}) }));
-  await writeFile(path.join(outDir, 'figures.json'), JSON.stringify(manifest, null, 2) + '\n');
+  await writeManifest(stage, outDir, figures);
+}
+
+/** The manifest in one figure node's output directory: its one file named `*.figures.json`. */
+export async function readManifest(stage: string, dir: string): Promise<ManifestEntry[]> {
+  const names = (await readdir(dir).catch((err: Error) => {
+    throw new Error(`${stage}: cannot read figure directory ${dir}: ${err.message}`);
+  })).filter((name) => name.endsWith(MANIFEST_SUFFIX));
+  if (names.length !== 1) {
+    throw new Error(`${stage}: expected one manifest *${MANIFEST_SUFFIX} in figure directory ${dir}, found ${names.length ? names.sort().join(', ') : 'none'}`);
+  }
+  return readJson<ManifestEntry[]>(stage, path.join(dir, names[0]));
 }
 
 /** stages.json as stage-boundaries writes it (docs/artifacts.md). */
@@ -120,3 +145,6 @@ export async function readStepJsons<T extends { step: number }>(stage: string, d
 }
 
 export const MECHANISMS_SECTION = 'Linear regression: mechanisms';
+
+/** A number in a caption or table: three significant digits, whole from 100 up; '–' for none. */
+export const sig3 = (v: number | null) => (v === null ? '–' : Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3));

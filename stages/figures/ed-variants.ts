@@ -2,7 +2,7 @@
 // Adam's moments) of one run, one row each (docs/figures.md "ED variants").
 //
 // Inputs: ed: dir (ed-variants node: ed-variants.json); stages: dir (stage-boundaries).
-// Params: label, style. Outputs: ED-variants.svg, figures.json.
+// Params: label, style. Outputs: ED-variants.svg, figure-ed-variants.figures.json.
 import path from 'node:path';
 import { z } from 'zod';
 import { defineStage } from '../../engine/index.ts';
@@ -24,7 +24,7 @@ export const figureEdVariantsStage = defineStage({
     const st = await readJson<StagesJson>(STAGE, path.join(ctx.inputs.stages, 'stages.json'));
     const rows = ed.variants.map((v) => ({ title: TITLES[v.name], projections: v.projections, explained: v.explainedVarianceRatio }));
     const summary = ed.variants.map((v) => `${v.name} (${v.features.toLocaleString('en')} features) PC1 ${v.explainedVarianceRatio[0].toFixed(2)}, PC1–3 ${v.explainedVarianceRatio.slice(0, 3).reduce((a, b) => a + b, 0).toFixed(2)}`).join('; ');
-    await writeFigures(ctx.outDir, [
+    await writeFigures(STAGE, ctx.outDir, [
       {
         file: 'ED-variants.svg',
         title: `Essential dynamics of five fingerprints (${label})`,

@@ -8,7 +8,7 @@
 //   circleEvery  draw every n-th osculating circle (0 = about 12 per panel)
 //   xLimits, style  as in figure-lr
 // Outputs: essential-dynamics.svg (PC pairs with evolute and cusps, explained variance),
-//          ed-pcs-over-time.svg (PC1–3 against step), figures.json.
+//          ed-pcs-over-time.svg (PC1–3 against step), figure-ed.figures.json.
 import path from 'node:path';
 import { z } from 'zod';
 import { defineStage } from '../../engine/index.ts';
@@ -39,7 +39,7 @@ export const figureEdStage = defineStage({
     const data: EdData = { ...ed, stages };
     const every = circleEvery || Math.max(1, Math.round(ed.steps.length / 12));
     const cusps = ed.pairs.map((p) => `PC${p.i + 1}–PC${p.j + 1}: ${p.cuspSteps.join(', ') || 'none'}`).join('; ');
-    await writeFigures(ctx.outDir, [
+    await writeFigures(STAGE, ctx.outDir, [
       {
         section: SECTION,
         file: 'essential-dynamics.svg',

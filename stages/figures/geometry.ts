@@ -7,7 +7,7 @@
 //         evals:    dir[]  evaluate directories (eval.json: lossPerPos)
 //         stages:   dir    stage-boundaries directory
 // Params: label, zoom (ICL-score zoom window in steps; default the second decade of the run), xLimits, style.
-// Outputs: geometric.svg, hessian.svg, LN-collapse-and-hessian.svg, icl-scores.svg, llc-vs-loss.svg, figures.json.
+// Outputs: geometric.svg, hessian.svg, LN-collapse-and-hessian.svg, icl-scores.svg, llc-vs-loss.svg, figure-geometry.figures.json.
 import path from 'node:path';
 import { z } from 'zod';
 import { defineStage } from '../../engine/index.ts';
@@ -17,10 +17,9 @@ import type { WeightStats } from '../../lib/analysis/weights.ts';
 import { geometricFigure, hessianFigure, iclScoresFigure, lnCollapseAndHessianFigure, llcVsLossFigure } from '../../lib/plots/geometry-figures.ts';
 import type { HessianSeries } from '../../lib/plots/mechanism-panels.ts';
 import type { HessianJson } from '../analysis/hessian.ts';
-import { MECHANISMS_SECTION, figureOptions, figureStyleSchema, readEvals, readJson, readStepJsons, writeFigures, xLimitsSchema, type StagesJson } from './common.ts';
+import { MECHANISMS_SECTION, figureOptions, figureStyleSchema, readEvals, readJson, readStepJsons, sig3, writeFigures, xLimitsSchema, type StagesJson } from './common.ts';
 
 const STAGE = 'figure-geometry';
-const g3 = (v: number | null) => (v === null ? '–' : Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3));
 
 export const figureGeometryStage = defineStage({
   name: STAGE,
@@ -47,10 +46,10 @@ export const figureGeometryStage = defineStage({
       .map((s) => {
         const top = changeOver(topSeries, s);
         const tr = changeOver(traceSeries, s);
-        return `${s.label} λ₁ ${g3(top.from)}→${g3(top.to)}, tr ${g3(tr.from)}→${g3(tr.to)}`;
+        return `${s.label} λ₁ ${sig3(top.from)}→${sig3(top.to)}, tr ${sig3(tr.from)}→${sig3(tr.to)}`;
       })
       .join('; ');
-    const hessCaption = `Top-${h.top[0].length} eigenvalues (magma) and trace (red, Hutchinson, ${hess[0].hvps} Hessian-vector products in all) of the Hessian of the test MSE on ${hess[0].size} validation sequences, at ${hess.length} checkpoints. Per stage: ${hessStages}.`;
+    const hessCaption = `Top-${h.top[0].length} eigenvalues (magma) and trace (blue, Hutchinson, ${hess[0].hvps} Hessian-vector products in all) of the Hessian of the test MSE on ${hess[0].size} validation sequences, at ${hess.length} checkpoints. Per stage: ${hessStages}.`;
     const okLlc = llcs.filter((l) => l.llcPerPos);
     const perPos = { steps: okLlc.map((l) => l.step), llcPerPos: okLlc.map((l) => l.llcPerPos!) };
     const K = perPos.llcPerPos[0]?.length ?? 0;
@@ -77,14 +76,14 @@ export const figureGeometryStage = defineStage({
     const lateSeries = { steps, values: late };
     const minLate = Math.min(...late);
     const [p1, pm, pK] = scores[0].positions;
-    const iclStages = st.stages.map((s) => `${s.label} I${p1}:${pm} ${g3(changeOver(earlySeries, s).delta)}, I${pm}:${pK} ${g3(changeOver(lateSeries, s).delta)}`).join('; ');
+    const iclStages = st.stages.map((s) => `${s.label} I${p1}:${pm} ${sig3(changeOver(earlySeries, s).delta)}, I${pm}:${pK} ${sig3(changeOver(lateSeries, s).delta)}`).join('; ');
     const lossAt = new Map(evals.map((e) => [e.step, e.loss]));
     const llcLoss = st.steps.map((s, i) => ({ s, llc: st.llc[i], loss: lossAt.get(s) })).filter((p) => p.loss !== undefined);
     const figures = [
       {
         file: 'geometric.svg',
         title: `Per-position LLC and Hessian (${label})`,
-        caption: `(a) λ̂ₖ, the LLC of the loss at context position k alone (viridis, k = 1 … ${K}; mean in red). At the last checkpoint λ̂₁ = ${g3(lastPerPos[0] ?? null)} and λ̂${K} = ${g3(lastPerPos[K - 1] ?? null)}. (b) ${hessCaption}`,
+        caption: `(a) λ̂ₖ, the LLC of the loss at context position k alone (viridis, k = 1 … ${K}; mean in red). At the last checkpoint λ̂₁ = ${sig3(lastPerPos[0] ?? null)} and λ̂${K} = ${sig3(lastPerPos[K - 1] ?? null)}. (b) ${hessCaption}`,
         svg: geometricFigure(perPos, h, st.stages, figureOptions('geometric', style, xLimits)),
       },
       {
@@ -96,22 +95,22 @@ export const figureGeometryStage = defineStage({
       {
         file: 'LN-collapse-and-hessian.svg',
         title: `Unembedding layer norm and Hessian (${label})`,
-        caption: `(a) The ${unembedW[0]?.length ?? 0} unembedding-LN weights γᵢ; mean |γ| ${g3(meanAbs(unembedW[0] ?? []))} at step ${ws[0]} → ${g3(meanAbs(unembedW.at(-1) ?? []))} at step ${ws.at(-1)}, top Hessian eigenvalue ${g3(valueAt(topSeries, ws[0]))} → ${g3(valueAt(topSeries, ws.at(-1)!))} over the same span. (b) As the Hessian figure.`,
+        caption: `(a) The ${unembedW[0]?.length ?? 0} unembedding-LN weights γᵢ; mean |γ| ${sig3(meanAbs(unembedW[0] ?? []))} at step ${ws[0]} → ${sig3(meanAbs(unembedW.at(-1) ?? []))} at step ${ws.at(-1)}, top Hessian eigenvalue ${sig3(valueAt(topSeries, ws[0]))} → ${sig3(valueAt(topSeries, ws.at(-1)!))} over the same span. (b) As the Hessian figure.`,
         svg: lnCollapseAndHessianFigure(ws, unembedW, h, st.stages, figureOptions('ln-hessian', style, xLimits)),
       },
       {
         file: 'icl-scores.svg',
         title: `ICL scores (${label})`,
-        caption: `I${p1}:${pm} = ℓ${pm} − ℓ${p1} and I${pm}:${pK} = ℓ${pK} − ℓ${pm} from the per-position test loss; negative = later context positions are predicted better. I${pm}:${pK} reaches its minimum ${g3(minLate)} at step ${steps[late.indexOf(minLate)]}. Change per stage: ${iclStages}. (b) zooms on steps ${Math.round(zoom[0])}–${Math.round(zoom[1])} (dashed box in (a)).`,
+        caption: `I${p1}:${pm} = ℓ${pm} − ℓ${p1} and I${pm}:${pK} = ℓ${pK} − ℓ${pm} from the per-position test loss; negative = later context positions are predicted better. I${pm}:${pK} reaches its minimum ${sig3(minLate)} at step ${steps[late.indexOf(minLate)]}. Change per stage: ${iclStages}. (b) zooms on steps ${Math.round(zoom[0])}–${Math.round(zoom[1])} (dashed box in (a)).`,
         svg: iclScoresFigure(steps, earlySeries.values, late, [p1, pm, pK], zoom, st.stages, figureOptions('icl-scores', style, xLimits)),
       },
       {
         file: 'llc-vs-loss.svg',
         title: `LLC against test loss (${label})`,
-        caption: `λ̂ at each LLC checkpoint against the test loss there, coloured by stage and joined in time order. From step ${llcLoss[0]?.s} to ${llcLoss.at(-1)?.s} the loss goes ${g3(llcLoss[0]?.loss ?? null)} → ${g3(llcLoss.at(-1)?.loss ?? null)} and λ̂ ${g3(llcLoss[0]?.llc ?? null)} → ${g3(llcLoss.at(-1)?.llc ?? null)}${llcLoss.length > 1 ? `; the largest λ̂ (${g3(Math.max(...llcLoss.map((p) => p.llc)))}) is at loss ${g3(llcLoss.reduce((a, b) => (b.llc > a.llc ? b : a)).loss!)}` : ''}.`,
+        caption: `λ̂ at each LLC checkpoint against the test loss there, coloured by stage and joined in time order. From step ${llcLoss[0]?.s} to ${llcLoss.at(-1)?.s} the loss goes ${sig3(llcLoss[0]?.loss ?? null)} → ${sig3(llcLoss.at(-1)?.loss ?? null)} and λ̂ ${sig3(llcLoss[0]?.llc ?? null)} → ${sig3(llcLoss.at(-1)?.llc ?? null)}${llcLoss.length > 1 ? `; the largest λ̂ (${sig3(Math.max(...llcLoss.map((p) => p.llc)))}) is at loss ${sig3(llcLoss.reduce((a, b) => (b.llc > a.llc ? b : a)).loss!)}` : ''}.`,
         svg: llcVsLossFigure([{ label, steps: llcLoss.map((p) => p.s), loss: llcLoss.map((p) => p.loss!), llc: llcLoss.map((p) => p.llc) }], st.stages, figureOptions('llc-vs-loss', style)),
       },
     ];
-    await writeFigures(ctx.outDir, figures.map((f) => ({ ...f, section: MECHANISMS_SECTION })));
+    await writeFigures(STAGE, ctx.outDir, figures.map((f) => ({ ...f, section: MECHANISMS_SECTION })));
   },
 });

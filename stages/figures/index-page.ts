@@ -3,7 +3,7 @@
 //
 // Inputs:
 //   figures: string[]  figure node directories (any figure-* stage), shown in this order; each
-//                      has figures.json naming its SVGs with titles and captions
+//                      has its manifest <stage>.figures.json naming its SVGs with titles and captions
 //   stages:  string[]  optional: stage-boundaries node directories, one table each
 // Params:
 //   title        page title
@@ -17,7 +17,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { defineStage } from '../../engine/index.ts';
 import { reportHtml, type ReportFigure, type StageTable } from '../../lib/plots/report.ts';
-import { readJson, type ManifestEntry, type StagesJson } from './common.ts';
+import { readJson, readManifest, type StagesJson } from './common.ts';
 
 const STAGE = 'figures-index';
 
@@ -43,7 +43,7 @@ export const figuresIndexStage = defineStage({
   async run(ctx) {
     const figures: ReportFigure[] = [];
     for (const dir of ctx.inputs.figures) {
-      const manifest = await readJson<ManifestEntry[]>(STAGE, path.join(dir, 'figures.json'));
+      const manifest = await readManifest(STAGE, dir);
       // A table entry is rendered from the manifest itself; its file holds the same numbers as JSON.
       for (const entry of manifest) figures.push({ ...entry, svg: entry.table ? '' : await readFile(path.join(dir, entry.file), 'utf8') });
     }

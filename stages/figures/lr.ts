@@ -10,7 +10,7 @@
 //   xLimits  training-step axis limits (paper: [100, 500000]); default the data's extent
 //   style    figure style (width, fontSize, stageColors)
 // Outputs: lr-fig1-top.svg (loss and LLC of the primary seed with its stages shaded),
-//          lr-fig1-top-multiple.svg (one line per seed, no shading), figures.json.
+//          lr-fig1-top-multiple.svg (one line per seed, no shading), figure-lr.figures.json.
 import path from 'node:path';
 import { z } from 'zod';
 import { defineStage } from '../../engine/index.ts';
@@ -56,7 +56,7 @@ export const figureLrStage = defineStage({
     const baselines = await readJson<BaselinesJson>(STAGE, path.join(trainDirs[primary], 'baselines.json'));
     const refs = { zero: baselines.pretrain.zero.mse, ridge: baselines.pretrain.ridge.mse };
     const main = runs[primary];
-    await writeFigures(ctx.outDir, [
+    await writeFigures(STAGE, ctx.outDir, [
       {
         section: SECTION,
         file: 'lr-fig1-top.svg',

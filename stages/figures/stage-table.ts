@@ -3,8 +3,8 @@
 // LN-collapse fraction, and the attention metric that moved most (lib/analysis/stage-summary.ts).
 //
 // Inputs: stages: dir; evals, hessians, weights, attention: dir[] (per-checkpoint node directories).
-// Params: label. Outputs: stage-summary.json (the numbers) and figures.json (a table entry the
-// index page renders).
+// Params: label. Outputs: stage-summary.json (the numbers) and figure-stage-table.figures.json (a
+// table entry the index page renders).
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
@@ -14,13 +14,12 @@ import { attentionMovers, changeOver, type Change } from '../../lib/analysis/sta
 import type { WeightStats } from '../../lib/analysis/weights.ts';
 import type { AttentionJson } from '../analysis/attention.ts';
 import type { HessianJson } from '../analysis/hessian.ts';
-import { MECHANISMS_SECTION, readEvals, readJson, readStepJsons, type ManifestEntry, type StagesJson } from './common.ts';
+import { MECHANISMS_SECTION, readEvals, readJson, readStepJsons, sig3, writeManifest, type ManifestEntry, type StagesJson } from './common.ts';
 
 const STAGE = 'figure-stage-table';
 
-const fmt = (v: number | null, digits = 3) => (v === null ? '–' : Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(digits));
 const cell = (c: Change, pct = false) => {
-  const f = (v: number | null) => (v === null ? '–' : pct ? `${(100 * v).toFixed(0)}%` : fmt(v));
+  const f = (v: number | null) => (v === null ? '–' : pct ? `${(100 * v).toFixed(0)}%` : sig3(v));
   return `${f(c.from)} → ${f(c.to)}`;
 };
 
@@ -78,6 +77,6 @@ export const stageTableStage = defineStage({
       section: MECHANISMS_SECTION,
       table,
     };
-    await writeFile(path.join(ctx.outDir, 'figures.json'), JSON.stringify([entry], null, 2) + '\n');
+    await writeManifest(STAGE, ctx.outDir, [entry]);
   },
 });

@@ -6,7 +6,7 @@
 //   M        one entry per evals entry, the task-set size of the run it belongs to (a positive
 //            integer or "inf"), e.g. [16, 16, 16, 256, 256, 256]
 //   xLimits, style  as in figure-lr
-// Outputs: task-prior.svg, figures.json.
+// Outputs: task-prior.svg, figure-task-prior.figures.json.
 import { z } from 'zod';
 import { defineStage } from '../../engine/index.ts';
 import { taskPriorFigure, type TaskPriorRun } from '../../lib/plots/task-prior-figure.ts';
@@ -37,7 +37,7 @@ export const figureTaskPriorStage = defineStage({
       const evals = await readEvals(`${STAGE} (M=${m})`, group);
       runs.push({ M: m, steps: evals.map((e) => e.step), fromZero: evals.map((e) => e.fromZero), fromTaskMean: evals.map((e) => e.fromTaskMean) });
     }
-    await writeFigures(ctx.outDir, [
+    await writeFigures(STAGE, ctx.outDir, [
       {
         section: SECTION,
         file: 'task-prior.svg',

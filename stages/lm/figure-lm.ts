@@ -9,7 +9,6 @@
 //
 // Inputs: evals (lm-eval dirs), heads (lm-heads dirs), llcs (lm-llc dirs), stages (stage-boundaries
 // dir), ed (essential-dynamics dir). Params: label, formedThreshold, xLimits, style.
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { defineStage } from '../../engine/index.ts';
@@ -17,7 +16,7 @@ import { essentialDynamicsFigure, pcsOverTime, shortStep } from '../../lib/plots
 import { headLabel, lmBigramsNgrams, lmHeadsFigure, lmKCompositionFigure, lmPerPositionFigure, type LmCurves } from '../../lib/plots/lm-figures.ts';
 import { lrFigure1 } from '../../lib/plots/lr-figure.ts';
 import type { EdJson } from '../essential-dynamics.ts';
-import { figureOptions, figureStyleSchema, readJson, xLimitsSchema, type StagesJson } from '../figures/common.ts';
+import { figureOptions, figureStyleSchema, readJson, writeFigures, xLimitsSchema, type StagesJson } from '../figures/common.ts';
 import type { LmEvalResult } from './lm-eval.ts';
 import type { LmHeadsResult } from './lm-heads.ts';
 
@@ -177,8 +176,7 @@ export const figureLmStage = defineStage({
       },
     );
 
-    for (const f of figures) await writeFile(path.join(ctx.outDir, f.file), f.svg);
-    await writeFile(path.join(ctx.outDir, 'figures.json'), JSON.stringify(figures.map(({ file, title, caption }) => ({ file, title, caption, section: SECTION })), null, 2) + '\n');
+    await writeFigures(STAGE, ctx.outDir, figures.map((f) => ({ ...f, section: SECTION })));
     ctx.log.info(`${STAGE}: ${figures.length} figures; ${describe('previous-token', prev)}; ${describe('prefix-matching', pre)}`);
   },
 });

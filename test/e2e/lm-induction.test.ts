@@ -20,6 +20,7 @@ import { lmInitWeights, lmLossAndGrad, type LmConfig, type LmWeights } from '../
 import { rngStream } from '../../lib/rng.ts';
 import { encodeTensors } from '../../lib/tensorfile.ts';
 import { edParams, edStage } from '../../stages/essential-dynamics.ts';
+import { manifestName } from '../../stages/figures/common.ts';
 import { figureLmParams, figureLmStage } from '../../stages/lm/figure-lm.ts';
 import { lmBigramsParams, lmBigramsStage } from '../../stages/lm/lm-bigrams.ts';
 import { lmEvalParams, lmEvalStage, type LmEvalResult } from '../../stages/lm/lm-eval.ts';
@@ -136,7 +137,7 @@ test('a tiny 2-layer LM forms an induction head on planted repeats, and the anal
   const st = await read<{ stages: { label: string }[] }>(stages, 'stages.json');
   assert.ok(st.stages.length >= 1 && st.stages[0].label === 'LM1');
   const figs = await runStage(figureLmStage, figureLmParams.parse({}), { evals, heads, llcs, stages, ed }, 'figures');
-  const manifest = await read<{ file: string; caption: string; section: string }[]>(figs, 'figures.json');
+  const manifest = await read<{ file: string; caption: string; section: string }[]>(figs, manifestName(figureLmStage.name));
   assert.ok(manifest.length >= 6 && manifest.every((m) => m.section === 'Language model'));
   const headsCaption = manifest.find((m) => m.file === 'lm-heads.svg')!.caption;
   assert.match(headsCaption, /prefix-matching head 2:\d: [\d.]+ → [\d.]+ \(max at step \d+\), formed/);

@@ -8,6 +8,7 @@ import { rgb01, stageColors } from '../../lib/plots/palette.ts';
 import { clipVertically } from '../../lib/plots/panel.ts';
 import { behaviouralDetail } from '../../lib/plots/behaviour-figures.ts';
 import { lrFigure1 } from '../../lib/plots/lr-figure.ts';
+import { geometricFigure, hessianFigure, lnCollapseAndHessianFigure } from '../../lib/plots/geometry-figures.ts';
 
 test('LR stage palette: docs/figures.md colours for types A, A, B, B, Other', () => {
   const colors = stageColors(['A', 'A', 'B', 'B', 'Other']).map(rgb01);
@@ -101,6 +102,27 @@ for (const [width, fontSize] of [[312, 11], [312, 14], [480, 12]]) {
     checkLayout(behaviouralDetail({ steps, loss, weightNorm: steps.map((t) => 20 + t / 2000), llcSteps: steps, llc, llcFit: llc, llcSlope: slope, stages, fitSigma: 2 }, o), 'behavioural detail');
   });
 }
+
+test('the Hessian figures give each legend line its own colour: tr H is not the red of the means', () => {
+  const steps = [1, 10, 100, 1000];
+  const h = { steps, top: steps.map((t) => [30 + Math.log(t + 1), 10, 5]), trace: steps.map((t) => 200 + t / 10) };
+  const stages = [{ label: 'LR1', start: 0, end: 1000, type: 'A' as const }];
+  const o = { id: 'h', width: 312, fontSize: 11 };
+  const figures = {
+    'hessian.svg': hessianFigure(h, stages, o),
+    'geometric.svg': geometricFigure({ steps, llcPerPos: steps.map((t) => [1, 2, 3].map((k) => k * Math.log(t + 2))) }, h, stages, o),
+    'LN-collapse-and-hessian.svg': lnCollapseAndHessianFigure(steps, steps.map(() => [0.5, -0.5, 1]), h, stages, o),
+  };
+  for (const [file, svg] of Object.entries(figures)) {
+    // Legend line entries: a short line, then its label.
+    const entries = [...svg.matchAll(/<line [^>]*stroke="([^"]+)"[^>]*\/><text[^>]*>([^<]*)<\/text>/g)].map((m) => ({ color: m[1].toLowerCase(), label: m[2] }));
+    assert.ok(entries.some((e) => e.label === 'tr H'), `${file} has a tr H legend entry`);
+    for (const e of entries) {
+      const same = entries.filter((f) => f.color === e.color).map((f) => f.label);
+      assert.equal(same, [e.label], `${file}: ${same.join(' and ')} share the colour ${e.color}`);
+    }
+  }
+});
 
 test('paper sizes scale with the single-column width (docs/figures.md)', () => {
   const s = paperSizes(312);

@@ -106,12 +106,15 @@ export async function writeRun(root: string, name: string, steps: number[], llcS
   return { trainDir, stagesDir, evalDirs, steps };
 }
 
-/** An llc output dir (llc.json) with healthy chains, or one diverged chain when `failChain`. */
-export async function writeLlc(dir: string, step: number, sampler: Partial<Record<'eps' | 'nbeta' | 'gamma' | 'batchSize' | 'datasetSize', number>>, failChain = false): Promise<string> {
+/**
+ * An llc output dir (llc.json) with healthy chains, or one diverged chain when `failChain`; λ̂ is
+ * `llcMean`, by default the paper's at `step` raised with ε.
+ */
+export async function writeLlc(dir: string, step: number, sampler: Partial<Record<'eps' | 'nbeta' | 'gamma' | 'batchSize' | 'datasetSize', number>>, failChain = false, llcMean?: number): Promise<string> {
   await mkdir(dir, { recursive: true });
   const s = { eps: 3e-4, nbeta: 30, gamma: 100, chains: 3, burnin: 10, draws: 40, batchSize: 64, datasetSize: 1024, ...sampler };
   const L0 = 1.8;
-  const llcMean = paperCurve(LLC_POINTS, step) * (1 + 100 * s.eps);
+  llcMean ??= paperCurve(LLC_POINTS, step) * (1 + 100 * s.eps);
   const chains = Array.from({ length: s.chains }, (_, c) => {
     const failed = failChain && c === 0;
     const trace = Array.from({ length: s.burnin + s.draws }, (_, i) => (failed && i > 30 ? (i > 40 ? null : 10 ** (i - 30)) : L0 + (llcMean / s.nbeta) * (1 - Math.exp(-i / 5)) + 0.001 * Math.sin(i * (c + 1))));
