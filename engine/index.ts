@@ -1,10 +1,12 @@
 // The public stage API: what stage modules and pipeline.ts import from the engine, and nothing else.
 // Every stage's code digest includes this file and what it imports, so it stays small and light:
-// types are type-only imports, and the only runtime import is the sweep helpers.
+// types are type-only imports, and the only runtime imports are the sweep helpers and the atomic
+// write (for work-dir files that a killed run resumes from: never half-written).
 import type { z } from 'zod';
 import type { FileRef, InputDecls, NodeRef, StageDef } from './types.ts';
 
 export { expandSweep, pointId } from './key/sweep.ts';
+export { atomicWriteFile } from './store/fsutil.ts';
 export type {
   FileRef,
   InputDecl,

@@ -9,18 +9,14 @@ import { grantedDevice } from '../lib/device.ts';
 import { estimateLlc } from '../lib/llc.ts';
 import type { ChainRun } from '../lib/sgld.ts';
 import { toScale } from '../lib/sgld-params.ts';
-import { decodeTensors, encodeTensors } from '../lib/tensorfile.ts';
+import { decodeTensors } from '../lib/tensorfile.ts';
 import type { LlcJob, LlcJobResult, LlcJobSpec, ChainProgress } from './llc-chain.ts';
+import { loadSavedChain, saveChain } from './saved-chains.ts';
 import type { llcStage } from './llc.ts';
 
 /** Runs one L0 or chain job in the engine's worker threads (ctx.threads). */
 const LLC_WORKER = new URL('./llc-worker.ts', import.meta.url);
 
-async function loadSavedChain(file: string): Promise<ChainRun | null> {
-  if (!existsSync(file)) return null;
-  const { tensors, meta } = decodeTensors(await readFile(file));
-  return { ...(meta as Omit<ChainRun, 'losses'>), losses: tensors.losses.data };
-}
 
 export const run: StageRun<typeof llcStage> = async (ctx) => {
   const { sampler, task, model } = ctx.params;
@@ -47,7 +43,7 @@ export const run: StageRun<typeof llcStage> = async (ctx) => {
   const L0Job = job({ kind: 'L0', spec });
   const chainJobs = Array.from({ length: sampler.chains }, async (_, c): Promise<ChainRun> => {
     const file = path.join(chainsDir, `chain-${c}.swt`);
-    const saved = await loadSavedChain(file);
+    const saved = await loadSavedChain(file, (m) => ctx.log.warn(m));
     if (saved) {
       ctx.log.info(`llc: chain ${c} resumed from the work dir`);
       doneByChain[c] = sampler.burnin + sampler.draws;
@@ -59,9 +55,8 @@ export const run: StageRun<typeof llcStage> = async (ctx) => {
       report();
     });
     if (result.kind !== 'chain') throw new Error('llc: worker answered a chain job with an L0 result');
-    const { losses, ...rest } = result.run;
-    await writeFile(file, encodeTensors({ losses: { shape: [losses.length], data: losses } }, rest));
-    if (rest.failed) ctx.log.warn(`llc: chain ${c} failed: ${rest.reason}`);
+    await saveChain(file, result.run);
+    if (result.run.failed) ctx.log.warn(`llc: chain ${c} failed: ${result.run.reason}`);
     return result.run;
   });
   const [L0Result, ...runs] = await Promise.all([L0Job, ...chainJobs]);

@@ -1,9 +1,9 @@
 // The training loop of stage 'train' (declared in train.ts): loaded where the node runs.
-import { copyFile, mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { StageRun } from '../engine/index.ts';
+import { atomicWriteFile, type StageRun } from '../engine/index.ts';
 import { constantWeights, dmmseWeights, mean, mseByPosition, predictWithWeights, ridgeWeights } from '../lib/baselines.ts';
 import { Transformer, initParams, paramShapes, readFloats, runInChunks, type ModelConfig } from '../lib/model.ts';
 import { Adam, checkpointSteps, oneCycleLr } from '../lib/optim.ts';
@@ -25,11 +25,6 @@ interface EvalSet {
   taskAverage: Float64Array;
 }
 
-async function writeAtomic(file: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, data);
-  await rename(tmp, file);
-}
 
 function checkConsistency(model: ModelConfig, task: TaskConfig, data: TaskData): void {
   for (const key of ['D', 'K', 'noiseVariance', 'M'] as const) {
@@ -167,13 +162,13 @@ export const run: StageRun<typeof trainStage> = async (ctx) => {
       lastLoss = mean(perPosition);
       if (isCheckpoint.has(s)) {
         if (flat) state.params.forEach((p, i) => model.setParam(i, p));
-        await writeAtomic(path.join(ckptDir, checkpointName(s)), encodeTensors(toMap(state.params), { step: s }));
+        await atomicWriteFile(path.join(ckptDir, checkpointName(s)), encodeTensors(toMap(state.params), { step: s }));
         // Adam's moments go in a file of their own, so the checkpoint files (and every node that reads
         // only them) do not change; m-ED and v-ED read these.
-        await writeAtomic(path.join(ckptDir, momentsName(s)), encodeMoments(state.adam, s));
+        await atomicWriteFile(path.join(ckptDir, momentsName(s)), encodeMoments(state.adam, s));
         state.metrics.push({ step: s, lr: lrNow, batchLoss: lastLoss, pretrain: await setMetrics(model, sets.pretrain), true: await setMetrics(model, sets.true) });
         state.nextStep = s + 1;
-        await writeAtomic(stateFile, encodeState(state, names, dims));
+        await atomicWriteFile(stateFile, encodeState(state, names, dims));
       }
       ctx.progress.update(s + 1, steps, 'steps');
     }

@@ -1,23 +1,18 @@
 // The computation of stage 'lm-llc' (declared in lm-llc.ts): loaded where the node runs.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { StageRun } from '../../engine/index.ts';
 import { estimateLlc } from '../../lib/llc.ts';
 import { paperBiasedL0s } from '../../lib/lm/llc.ts';
 import type { ChainRun } from '../../lib/sgld.ts';
-import { decodeTensors, encodeTensors } from '../../lib/tensorfile.ts';
+import { decodeTensors } from '../../lib/tensorfile.ts';
 import type { LmChainProgress, LmLlcJob, LmLlcJobResult, LmLlcSpec } from './lm-llc-chain.ts';
 import type { lmLlcStage } from './lm-llc.ts';
+import { loadSavedChain, saveChain } from '../saved-chains.ts';
 
 /** Runs one L0 or chain job in the engine's worker threads (ctx.threads). */
 const LM_LLC_WORKER = new URL('./lm-llc-worker.ts', import.meta.url);
 
-async function loadSavedChain(file: string): Promise<ChainRun | null> {
-  if (!existsSync(file)) return null;
-  const { tensors, meta } = decodeTensors(await readFile(file));
-  return { ...(meta as Omit<ChainRun, 'losses'>), losses: tensors.losses.data };
-}
 
 export const run: StageRun<typeof lmLlcStage> = async (ctx) => {
   const { sampler } = ctx.params;
@@ -40,7 +35,7 @@ export const run: StageRun<typeof lmLlcStage> = async (ctx) => {
   const L0Job = job({ kind: 'L0', spec });
   const chainJobs = Array.from({ length: sampler.chains }, async (_, c): Promise<ChainRun> => {
     const file = path.join(chainsDir, `chain-${c}.swt`);
-    const saved = await loadSavedChain(file);
+    const saved = await loadSavedChain(file, (m) => ctx.log.warn(m));
     if (saved) {
       ctx.log.info(`lm-llc: chain ${c} resumed from the work dir`);
       doneByChain[c] = sampler.burnin + sampler.draws;
@@ -52,9 +47,8 @@ export const run: StageRun<typeof lmLlcStage> = async (ctx) => {
       report();
     });
     if (result.kind !== 'chain') throw new Error('lm-llc: worker answered a chain job with an L0 result');
-    const { losses, ...rest } = result.run;
-    await writeFile(file, encodeTensors({ losses: { shape: [losses.length], data: losses } }, rest));
-    if (rest.failed) ctx.log.warn(`lm-llc: chain ${c} failed: ${rest.reason}`);
+    await saveChain(file, result.run);
+    if (result.run.failed) ctx.log.warn(`lm-llc: chain ${c} failed: ${result.run.reason}`);
     return result.run;
   });
   const [L0Result, ...runs] = await Promise.all([L0Job, ...chainJobs]);

@@ -1,8 +1,8 @@
 // The training loop of stage 'lm-train' (declared in train.ts): loaded where the node runs.
-import { copyFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { StageRun } from '../../engine/index.ts';
+import { atomicWriteFile, type StageRun } from '../../engine/index.ts';
 import { useLmKernel } from '../../lib/kernels/lm-gemm.ts';
 import { AdamW } from '../../lib/lm/adamw.ts';
 import { RowSchedule, plantRepeats } from '../../lib/lm/batches.ts';
@@ -31,11 +31,6 @@ interface TrainState {
   pending: { sum: number; count: number };
 }
 
-async function writeAtomic(file: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, data);
-  await rename(tmp, file);
-}
 
 function encodeState(cfg: LmConfig, s: TrainState): Uint8Array {
   const t: TensorMap = {};
@@ -84,7 +79,7 @@ export const run: StageRun<typeof lmTrainStage> = async (ctx) => {
   else {
     const w = lmInitWeights(cfg, rngStream(p.seed, 'init'));
     state = { nextStep: 0, w, opt: new AdamW(w, p.weightDecay), metrics: [], pending: { sum: 0, count: 0 } };
-    await writeAtomic(path.join(ckptDir, lmCheckpointName(0)), encodeLmCheckpoint(cfg, w, { step: 0 }));
+    await atomicWriteFile(path.join(ckptDir, lmCheckpointName(0)), encodeLmCheckpoint(cfg, w, { step: 0 }));
   }
   const schedule = new RowSchedule(rows, p.seed);
   const repeats = p.plantedRepeats && { ...p.plantedRepeats, random: p.plantedRepeats.randomTokens ? { vocab: cfg.vocab, bos: info.bos } : undefined };
@@ -129,9 +124,9 @@ export const run: StageRun<typeof lmTrainStage> = async (ctx) => {
       windowSteps = 0;
     }
     if (isCheckpoint.has(done)) {
-      await writeAtomic(path.join(ckptDir, lmCheckpointName(done)), encodeLmCheckpoint(cfg, state.w, { step: done }));
+      await atomicWriteFile(path.join(ckptDir, lmCheckpointName(done)), encodeLmCheckpoint(cfg, state.w, { step: done }));
       state.nextStep = done;
-      await writeAtomic(stateFile, encodeState(cfg, state));
+      await atomicWriteFile(stateFile, encodeState(cfg, state));
     }
     ctx.progress.update(done, p.steps, 'steps');
   }

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { llcStage, llcParams } from '../../stages/llc.ts';
@@ -73,6 +73,22 @@ test('deterministic across runs and worker scheduling; a rerun in the same work 
   assert.is(resumed.logs.filter((l) => /resumed from the work dir/.test(l)).length, 3);
   const fresh = await runLlc({ sampler, task, model }, ckpt);
   assert.is(fresh.raw, first.raw);
+});
+
+test('a saved chain cut short (a kill mid-write, an older file) is not trusted: that chain reruns, the result is unchanged', async () => {
+  const ckpt = await checkpoint();
+  const work = await dir('llc-work');
+  const first = await runLlc({ sampler, task, model }, ckpt, work);
+  // invokeStage leaves the work dir as a killed node would (the engine removes it only after a build).
+  const chains = path.join(work, 'chains');
+  const saved = await readdir(chains);
+  assert.equal(saved.sort(), ['chain-0.swt', 'chain-1.swt', 'chain-2.swt']);
+  const bytes = await readFile(path.join(chains, 'chain-1.swt'));
+  await writeFile(path.join(chains, 'chain-1.swt'), bytes.subarray(0, Math.floor(bytes.length / 2)));
+  const rerun = await runLlc({ sampler, task, model }, ckpt, work);
+  assert.is(rerun.raw, first.raw);
+  assert.is(rerun.logs.filter((l) => /resumed from the work dir/.test(l)).length, 2);
+  assert.is(rerun.logs.filter((l) => /chain-1\.swt: unreadable saved chain/.test(l)).length, 1);
 });
 
 test('all chains diverging fails the node with a clear error naming the chains', async () => {
