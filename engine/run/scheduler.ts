@@ -1,10 +1,12 @@
 // Runs the selected part of the graph: each node waits for its upstream nodes, is re-assessed with
 // their actual outputs (early cutoff), and is built under a per-key lock and its resource request.
 import { setMaxListeners } from 'node:events';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildNode } from './build.ts';
+import { buildNode, workDirFor } from './build.ts';
 import { upstreamClosure, type Graph, type GraphNode } from '../key/graph.ts';
 import type { Fingerprint } from '../key/keys.ts';
+import { removeTree } from '../store/fsutil.ts';
 import { acquireLock } from '../store/lock.ts';
 import { badOutputs, materialiseView, publishOutputs } from '../store/outputs.ts';
 import { assess, writePointer, type AssessContext } from '../key/plan.ts';
@@ -243,6 +245,10 @@ async function runNode(opts: ScheduleOptions, ctx: AssessContext, node: GraphNod
 
 async function settleCached(opts: ScheduleOptions, node: GraphNode, record: BuildRecord): Promise<BuildRecord> {
   await writePointer(opts.root, node.decl.stage.name, node.id, record.key);
+  // A build killed between its record and the removal of its work dir leaves resumable state that
+  // nothing will read again: the record is there, so nobody builds this key any more.
+  const workDir = workDirFor(opts.root, node.decl.stage.name, node.id, record.key);
+  if (existsSync(workDir)) await removeTree(workDir);
   if (node.decl.publishTo) await publishOutputs(opts.store, record, node.decl.publishTo);
   return record;
 }

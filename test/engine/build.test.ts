@@ -1,5 +1,5 @@
 // End-to-end engine behaviour on the toy pipeline, in process (fast): what is rebuilt, what is not, and why.
-import { existsSync, readdirSync, readFileSync, writeFileSync, chmodSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, chmodSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -39,6 +39,28 @@ test('first run builds everything; second run builds nothing', async () => {
     // the workDir of a successful build is gone, and the scratch dir too
     assert.equal(readdirSync(join(sb.root, 'tmp')), []);
     for (const s of readdirSync(join(sb.root, 'work'))) assert.equal(readdirSync(join(sb.root, 'work', s)), []);
+  } finally {
+    await sb.cleanup();
+  }
+});
+
+test('a work dir left by a build killed after its record is removed when the node is next found cached', async () => {
+  const sb = new Sandbox();
+  try {
+    sb.writeConfig(BASE);
+    assert.is((await sb.cli(IN)).code, 0);
+    // What a kill between putRecord and the work dir's removal leaves: resumable state of a finished node.
+    const stageDir = join(sb.root, 'work', 'concat'); // node 'mid' is a concat stage
+    const left = join(stageDir, 'mid-0123456789abcdef');
+    const pointer = JSON.parse(readFileSync(join(sb.root, 'nodes', 'concat', 'mid.json'), 'utf8')) as { key: string };
+    const workDir = join(stageDir, `mid-${pointer.key.slice(0, 16)}`);
+    mkdirSync(join(workDir, 'chains'), { recursive: true });
+    writeFileSync(join(workDir, 'chains', 'chain-0.swt'), 'partial');
+    mkdirSync(left, { recursive: true }); // another key's work dir: not this node's business
+    const r = await sb.cli(IN);
+    assert.equal(summary(r.out), { built: 0, cached: 4, failed: 0, skipped: 0 });
+    assert.not.ok(existsSync(workDir), 'the leftover work dir of the finished node is removed');
+    assert.ok(existsSync(left), 'a work dir of another key is left alone');
   } finally {
     await sb.cleanup();
   }
