@@ -34,6 +34,7 @@ interface KernelExports {
   perpos_ptr(): number;
   outputs_ptr(): number;
   forward(): void;
+  predict(): void;
   loss_and_grads(): void;
 }
 
@@ -123,6 +124,20 @@ export class FusedTransformer {
     this.load(params, xs, ys, B);
     this.wasm.forward();
     return this.view(this.wasm.outputs_ptr(), B * 2 * this.shape.K * (this.shape.D + 1)).slice();
+  }
+
+  /**
+   * Predictions ŷ [B, K] (output channel 0 at each x-token): the kernel's x-token-only forward pass,
+   * which skips the last layer's work at y-tokens (transformer.c, forward_pass).
+   */
+  predict(params: readonly Float32Array[], xs: Float32Array, ys: Float32Array, B: number): Float32Array {
+    this.load(params, xs, ys, B);
+    this.wasm.predict();
+    const V = this.shape.D + 1;
+    const rows = this.view(this.wasm.outputs_ptr(), B * this.shape.K * V);
+    const out = new Float32Array(B * this.shape.K);
+    for (let i = 0; i < out.length; i++) out[i] = rows[i * V];
+    return out;
   }
 
   /** Per-position MSE [K] and the gradient of its mean, flat in canonical parameter order. */
