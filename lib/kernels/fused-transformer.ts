@@ -35,7 +35,7 @@ interface KernelExports {
   outputs_ptr(): number;
   forward(): void;
   predict(): void;
-  loss_and_grads(): void;
+  loss_and_grads(xonly: number): void;
 }
 
 /**
@@ -140,10 +140,15 @@ export class FusedTransformer {
     return out;
   }
 
-  /** Per-position MSE [K] and the gradient of its mean, flat in canonical parameter order. */
-  lossAndGrads(params: readonly Float32Array[], xs: Float32Array, ys: Float32Array, B: number): { perPosition: Float32Array; grads: Float32Array } {
+  /**
+   * Per-position MSE [K] and the gradient of its mean, flat in canonical parameter order. The
+   * kernel computes the last layer after attention at x-tokens only, all the loss reads;
+   * `everyPosition` makes it compute every position, as `forward` does (the same results up to
+   * float32 rounding: tests compare the two).
+   */
+  lossAndGrads(params: readonly Float32Array[], xs: Float32Array, ys: Float32Array, B: number, everyPosition = false): { perPosition: Float32Array; grads: Float32Array } {
     this.load(params, xs, ys, B);
-    this.wasm.loss_and_grads();
+    this.wasm.loss_and_grads(everyPosition ? 0 : 1);
     return {
       perPosition: this.view(this.wasm.perpos_ptr(), this.shape.K).slice(),
       grads: this.view(this.wasm.grads_ptr(), this.paramCount).slice(),

@@ -231,15 +231,13 @@ static void transpose(int R, int Cn, const f32 *A, int lda, f32 *out, int ldo) {
     for (int c = 0; c < Cn; c++) out[c * ldo + r0] = A[r0 * lda + c];
 }
 
-/** out[c] = Σ_r A[r, c] (bias gradients). */
+/** out[c] += Σ_r A[r, c] (bias gradients). */
 static void colsum(int R, int Cn, const f32 *A, f32 *out) {
-  vzero(Cn, out);
   for (int r = 0; r < R; r++) axpy(Cn, 1.0f, A + r * Cn, out);
 }
 
-/** dr ← dr·[r > 0] (ReLU'), and db = Σ_rows dr, in one pass. */
+/** dr ← dr·[r > 0] (ReLU'), and db += Σ_rows dr, in one pass. */
 static void relu_bwd_colsum(int R, int Cn, const f32 *r, f32 *dr, f32 *db) {
-  vzero(Cn, db);
   v4 zero = vsplat(0);
   for (int n = 0; n < R; n++) {
     const f32 *rr = r + n * Cn;
@@ -282,8 +280,17 @@ typedef struct {
   f32 *r;            // ReLU output [·, mlp]
 } LayerSave;
 
+/** Wᵀ [in, out] of every weight W [out, in], so that each forward product y = x·Wᵀ is a plain GEMM: made once per call (prepare_weights). */
+typedef struct {
+  f32 *tok, *pos, *un; // W_tokᵀ [V, d], the positions as rows [T, d], W_unᵀ [d, V]
+  f32 *qkv[MAX_LAYERS], *wo[MAX_LAYERS], *w1[MAX_LAYERS], *w2[MAX_LAYERS];
+} WeightsT;
+
+static WeightsT WT;
+
 static struct {
-  int B, T, D, V, d, H, c, mlp, L, ln, out, K, N;
+  int B, T, D, V, d, H, c, mlp, L, ln, out, K, N; // B, N: the sequences and rows of the chunk being computed
+  int batch, chunk; // sequences in the call (host buffers), and at most per chunk (activation buffers)
   int Tp; // T rounded up to whole vectors
   int nparams;
 } g;
@@ -292,8 +299,9 @@ static Params P, G;
 static LayerSave S[MAX_LAYERS];
 static f32 *params, *grads, *xs, *ys, *perpos, *outputs;
 static f32 *tokens, *xf, *xhatf, *rstdf, *uf;
-static f32 *wt;                // transposed weights, max(3d, mlp, d, V) × max(d, mlp)
-static f32 *tmp_nd, *tmp_nd2, *tmp_nm, *tmp_n3d, *tmp_t; // backward scratch; tmp_t holds a transposed [·, N]
+static double *sse;            // per-position sums of squared errors [K] over the chunks
+static f32 *tmp_nd, *tmp_nd2, *tmp_nm, *tmp_n3d, *tmp_t; // scratch; tmp_t: one value per row
+static f32 *scr_pos;           // position-embedding gradient as rows [T, d]
 static f32 *g_res, *g_next;    // residual-stream gradients
 static f32 *scr_t;  // qᵀ or dOᵀ of one (sequence, head) [c, Tqp]
 static f32 *scr_d;  // one row of width d
@@ -351,34 +359,39 @@ EXPORT(perpos_ptr) f32 *perpos_ptr(void) { return perpos; }
 EXPORT(outputs_ptr) f32 *outputs_ptr(void) { return outputs; }
 EXPORT(param_count) int param_count(void) { return g.nparams; }
 
+#ifndef CHUNK_ROWS
+#define CHUNK_ROWS 256
+#endif
+/* rows (B·T) per chunk: one chunk's activations of every layer, ≈ 3 KiB a row, in L2 and L3 */
+
 /**
- * Lays out every buffer for batch B of the model (D, K, L, H, d, mlp, LayerNorm?, W_O?), T = 2K.
+ * Lays out every buffer for batch B of the model (D, K, L, H, d, mlp, LayerNorm?, W_O?), T = 2K:
+ * the host-visible ones for all B sequences, the activations for one chunk (begin_chunk).
  * Returns the parameter count, or −1 when a size is out of range, −2 when memory cannot grow.
  */
 EXPORT(setup) int setup(int B, int D, int K, int L, int H, int d, int mlp, int ln, int out) {
   if (B < 1 || D < 1 || K < 1 || L < 1 || L > MAX_LAYERS || H < 1 || d < 1 || mlp < 1 || d % H) return -1;
-  g.B = B, g.D = D, g.V = D + 1, g.K = K, g.T = 2 * K, g.L = L, g.H = H, g.d = d, g.c = d / H, g.mlp = mlp;
-  g.ln = ln != 0, g.out = out != 0, g.N = B * g.T, g.Tp = (g.T + 3) & ~3;
-  unsigned long N = g.N, T = g.T, Tp = g.Tp;
+  g.D = D, g.V = D + 1, g.K = K, g.T = 2 * K, g.L = L, g.H = H, g.d = d, g.c = d / H, g.mlp = mlp;
+  g.ln = ln != 0, g.out = out != 0, g.Tp = (g.T + 3) & ~3;
+  g.batch = B, g.chunk = imin(B, CHUNK_ROWS / g.T > 1 ? CHUNK_ROWS / g.T : 1);
+  g.B = g.chunk, g.N = g.chunk * g.T;
+  unsigned long N = g.N, T = g.T, Tp = g.Tp, V = g.V, Bc = g.chunk;
   heap_top = (unsigned long)&__heap_base;
   walk((f32 *)16, &P); // counts parameters only
   unsigned long np = g.nparams;
-  unsigned long wide = (unsigned long)(3 * d > mlp ? 3 * d : mlp);
-  if (g.V > (int)wide) wide = g.V;
-  unsigned long deep = (unsigned long)(d > mlp ? d : mlp);
-  unsigned long wt_size = wide * deep > T * d ? wide * deep : T * d;
-  int ok = (params = alloc_f32(np)) && (grads = alloc_f32(np)) && (xs = alloc_f32(N / 2 * D)) && (ys = alloc_f32(N / 2)) &&
-           (perpos = alloc_f32(K)) && (outputs = alloc_f32(N * g.V)) && (tokens = alloc_f32(N * g.V)) && (xf = alloc_f32(N * d)) &&
-           (wt = alloc_f32(wt_size)) && (tmp_nd = alloc_f32(N * d)) && (tmp_nd2 = alloc_f32(N * d)) && (tmp_nm = alloc_f32(N * mlp)) &&
-           (tmp_n3d = alloc_f32(N * 3 * d)) && (tmp_t = alloc_f32(N * wide)) && (g_res = alloc_f32(N * d)) && (g_next = alloc_f32(N * d)) &&
-           (scr_t = alloc_f32(g.c * Tp)) && (scr_d = alloc_f32(d)) && (scr_tt = alloc_f32(Tp * Tp));
+  int ok = (params = alloc_f32(np)) && (grads = alloc_f32(np)) && (xs = alloc_f32((unsigned long)B * K * D)) && (ys = alloc_f32((unsigned long)B * K)) &&
+           (perpos = alloc_f32(K)) && (sse = (double *)alloc_f32(2 * (unsigned long)K)) && (outputs = alloc_f32((unsigned long)B * T * V)) &&
+           (tokens = alloc_f32(N * V)) && (xf = alloc_f32(N * d)) && (tmp_nd = alloc_f32(N * d)) && (tmp_nd2 = alloc_f32(N * d)) &&
+           (tmp_nm = alloc_f32(N * mlp)) && (tmp_n3d = alloc_f32(N * 3 * d)) && (tmp_t = alloc_f32(N)) && (g_res = alloc_f32(N * d)) &&
+           (g_next = alloc_f32(N * d)) && (scr_t = alloc_f32(g.c * Tp)) && (scr_d = alloc_f32(d)) && (scr_tt = alloc_f32(Tp * Tp)) &&
+           (scr_pos = alloc_f32(T * d)) && (WT.tok = alloc_f32(V * d)) && (WT.pos = alloc_f32(T * d)) && (WT.un = alloc_f32(d * V));
   if (ok && g.ln) ok = (xhatf = alloc_f32(N * d)) && (rstdf = alloc_f32(N)) && (uf = alloc_f32(N * d));
   for (int l = 0; ok && l < L; l++) {
     LayerSave *s = &S[l];
-    ok = (s->x = alloc_f32(N * d)) && (s->z = alloc_f32(N * 3 * d)) && (s->prob = alloc_f32(B * H * Tp * Tp)) && (s->o = alloc_f32(N * d)) &&
-         (s->r = alloc_f32(N * mlp));
+    ok = (s->x = alloc_f32(N * d)) && (s->z = alloc_f32(N * 3 * d)) && (s->prob = alloc_f32(Bc * H * Tp * Tp)) && (s->o = alloc_f32(N * d)) &&
+         (s->r = alloc_f32(N * mlp)) && (WT.qkv[l] = alloc_f32(3 * d * d)) && (WT.w1[l] = alloc_f32(d * mlp)) && (WT.w2[l] = alloc_f32(mlp * d));
     s->a = s->o;
-    if (ok && g.out) ok = (s->a = alloc_f32(N * d)) != 0;
+    if (ok && g.out) ok = (s->a = alloc_f32(N * d)) && (WT.wo[l] = alloc_f32(d * d));
     s->u0 = s->x, s->xhat0 = s->rstd0 = 0;
     if (ok && g.ln) ok = (s->xhat0 = alloc_f32(N * d)) && (s->rstd0 = alloc_f32(N)) && (s->u0 = alloc_f32(N * d));
     if (ok) ok = (s->u1 = alloc_f32(N * d)) != 0; // LN₁'s input h = x + a lives here when LN is off
@@ -421,10 +434,9 @@ static void ln_fwd(int N, int d, const f32 *x, const f32 *gam, const f32 *bet, f
 
 /**
  * dx (+)= LN backward of du: dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)), dx̂ = du·γ.
- * dγ = Σ du·x̂, dβ = Σ du over rows.
+ * dγ += Σ du·x̂, dβ += Σ du over rows.
  */
 static void ln_bwd(int N, int d, const f32 *du, const f32 *xhat, const f32 *rstd, const f32 *gam, f32 *dgam, f32 *dbet, f32 *dx, int acc) {
-  vzero(d, dgam), vzero(d, dbet);
   f32 *dxh = scr_d;
   for (int n = 0; n < N; n++) {
     const f32 *g_ = du + n * d, *h = xhat + n * d;
@@ -606,48 +618,61 @@ static void attn_bwd(int qstep, const f32 *z, const f32 *prob, const f32 *dO, f3
 
 // ---------------------------------------------------------------- the model
 
-static void linear_fwd(int N, int in, int outw, const f32 *x, const f32 *w, f32 *y) {
-  transpose(outw, in, w, in, wt, outw); // W [out, in] → Wᵀ [in, out], so y = x·Wᵀ is a plain product
-  gemm(N, outw, in, x, in, wt, outw, y, outw, 0);
+static void prepare_weights(void) {
+  int d = g.d, V = g.V, mlp = g.mlp;
+  transpose(d, V, P.tok, V, WT.tok, d);
+  transpose(d, g.T, P.pos, g.T, WT.pos, d);
+  transpose(V, d, P.wun, d, WT.un, V);
+  for (int l = 0; l < g.L; l++) {
+    LayerParams *p = &P.layer[l];
+    transpose(3 * d, d, p->qkv, d, WT.qkv[l], 3 * d);
+    if (g.out) transpose(d, d, p->wo, d, WT.wo[l], d);
+    transpose(mlp, d, p->w1, d, WT.w1[l], mlp);
+    transpose(d, mlp, p->w2, mlp, WT.w2[l], d);
+  }
 }
 
-/** dW [out, in] = dyᵀ x and dx (+)= dy W, for y = x Wᵀ. */
+/** y = x Wᵀ for x [N, in], given Wᵀ [in, out]. */
+static void linear_fwd(int N, int in, int outw, const f32 *x, const f32 *wT, f32 *y) {
+  gemm(N, outw, in, x, in, wT, outw, y, outw, 0);
+}
+
+/** dW [out, in] += dyᵀ x and dx (+)= dy W, for y = x Wᵀ. */
 static void linear_bwd(int N, int in, int outw, const f32 *x, const f32 *w, const f32 *dy, f32 *dw, f32 *dx, int acc) {
-  gemm_tn(outw, in, N, dy, outw, x, in, dw, in, 0);
+  gemm_tn(outw, in, N, dy, outw, x, in, dw, in, 1);
   if (dx) gemm(N, in, outw, dy, outw, w, in, dx, in, acc);
 }
 
 #define ROW_CHUNK 32 /* y-token rows per pass over the heads in qkv_fwd/qkv_bwd: their u₀ rows stay in L1 */
 
 /**
- * The fused QKV product z = u₀ W_qkvᵀ [N, 3d]. With qstep 2 only the x-token rows (the even rows:
- * T is even) get queries; a y-token row gets each head's key and value, which are adjacent columns
- * in the head-major layout (Q_h, K_h, V_h).
+ * The fused QKV product z = u₀ W_qkvᵀ [N, 3d] (wT = W_qkvᵀ [d, 3d]). With qstep 2 only the x-token
+ * rows (the even rows: T is even) get queries; a y-token row gets each head's key and value, which
+ * are adjacent columns in the head-major layout (Q_h, K_h, V_h).
  */
-static void qkv_fwd(int N, int qstep, const f32 *u, const f32 *w, f32 *z) {
+static void qkv_fwd(int N, int qstep, const f32 *u, const f32 *wT, f32 *z) {
   int d = g.d, c = g.c, ld = 3 * d;
-  transpose(ld, d, w, d, wt, ld); // Wᵀ [d, 3d]
   if (qstep == 1) {
-    gemm(N, ld, d, u, d, wt, ld, z, ld, 0);
+    gemm(N, ld, d, u, d, wT, ld, z, ld, 0);
     return;
   }
   int Nx = N / 2;
-  gemm(Nx, ld, d, u, 2 * d, wt, ld, z, 2 * ld, 0); // x-token rows
+  gemm(Nx, ld, d, u, 2 * d, wT, ld, z, 2 * ld, 0); // x-token rows
   for (int r0 = 0; r0 < Nx; r0 += ROW_CHUNK) {
     const f32 *ur = u + (2 * r0 + 1) * d;
     f32 *zr = z + (2 * r0 + 1) * ld;
     for (int h = 0; h < g.H; h++) {
       int kv = h * 3 * c + c; // K_h then V_h
-      gemm(imin(ROW_CHUNK, Nx - r0), 2 * c, d, ur, 2 * d, wt + kv, ld, zr + kv, 2 * ld, 0);
+      gemm(imin(ROW_CHUNK, Nx - r0), 2 * c, d, ur, 2 * d, wT + kv, ld, zr + kv, 2 * ld, 0);
     }
   }
 }
 
 /**
- * dW_qkv = dzᵀ u₀ and du₀ (+)= dz W_qkv for qkv_fwd's product. With qstep 2 the y-token rows of dz
+ * dW_qkv += dzᵀ u₀ and du₀ (+)= dz W_qkv for qkv_fwd's product. With qstep 2 the y-token rows of dz
  * hold keys and values only (attn_bwd leaves their query part unwritten), so their products are
  * taken head by head over those columns. The weight gradient runs in KC-deep blocks of rows, each
- * block of u₀ and dz serving every part while it is in L2.
+ * block of u₀ and dz serving every part while it is in L1.
  */
 static void qkv_bwd(int N, int qstep, const f32 *u, const f32 *w, const f32 *dz, f32 *dw, f32 *du, int acc) {
   int d = g.d, c = g.c, ld = 3 * d;
@@ -659,7 +684,7 @@ static void qkv_bwd(int N, int qstep, const f32 *u, const f32 *w, const f32 *dz,
   for (int k0 = 0; k0 < Nx; k0 += KC) {
     int kc = imin(KC, Nx - k0);
     const f32 *ub = u + 2 * k0 * d, *zb = dz + 2 * k0 * ld;
-    gemm_tn_block(ld, d, kc, zb, 2 * ld, ub, 2 * d, dw, d, k0 > 0); // x-token rows
+    gemm_tn_block(ld, d, kc, zb, 2 * ld, ub, 2 * d, dw, d, 1); // x-token rows
     for (int h = 0; h < g.H; h++) {
       int kv = h * 3 * c + c;
       gemm_tn_block(2 * c, d, kc, zb + ld + kv, 2 * ld, ub + d, 2 * d, dw + kv * d, d, 1);
@@ -676,34 +701,36 @@ static void qkv_bwd(int N, int qstep, const f32 *u, const f32 *w, const f32 *dz,
   }
 }
 
-static void embed_tokens(void) {
+/** The chunk's tokens: sequences b0 … b0 + g.B − 1 of the call's xs, ys. */
+static void embed_tokens(int b0) {
   int B = g.B, K = g.K, D = g.D, V = g.V, T = g.T;
+  const f32 *cx = xs + b0 * K * D, *cy = ys + b0 * K;
   vzero(B * T * V, tokens);
   for (int b = 0; b < B; b++) {
     for (int k = 0; k < K; k++) {
       f32 *tx = tokens + (b * T + 2 * k) * V, *ty = tx + V;
-      for (int i = 0; i < D; i++) tx[1 + i] = xs[(b * K + k) * D + i]; // [0, x_k]
-      ty[0] = ys[b * K + k];                                        // [y_k, 0 … 0]
+      for (int i = 0; i < D; i++) tx[1 + i] = cx[(b * K + k) * D + i]; // [0, x_k]
+      ty[0] = cy[b * K + k];                                        // [y_k, 0 … 0]
     }
   }
 }
 
 /**
- * The forward pass. With `xonly` the last layer takes queries, and does everything after attention,
- * at the x-tokens only: the loss reads nothing else (ŷ_k = y[2k, 0], docs/model.md), and a y-token's
- * residual in the last layer feeds nothing but its own output. Its keys and values still come from
- * every position. That layer's rows after attention are then the B·K x-tokens (row b·K + k), and
- * so are the rows of `outputs` [B·K, V]; without `xonly`, outputs is [N, V].
+ * The forward pass of one chunk (g.B sequences from b0; g.N = g.B·T rows). With `xonly` the last
+ * layer takes queries, and does everything after attention, at the x-tokens only: the loss reads
+ * nothing else (ŷ_k = y[2k, 0], docs/model.md), and a y-token's residual in the last layer feeds
+ * nothing but its own output. Its keys and values still come from every position. That layer's
+ * rows after attention are then the chunk's x-tokens, and its rows of `outputs` [B·K, V] (row
+ * b·K + k) are written; without `xonly`, its rows of outputs [B·T, V].
  */
-static void forward_pass(int xonly) {
+static void chunk_forward(int b0, int xonly) {
   int N = g.N, d = g.d, V = g.V, T = g.T, mlp = g.mlp;
   MARK(0);
-  embed_tokens();
+  embed_tokens(b0);
   // x⁰ = W_tok τ + p_t
   f32 *x0 = S[0].x;
-  linear_fwd(N, V, d, tokens, P.tok, x0);
-  transpose(d, T, P.pos, T, wt, d); // p as [T, d]
-  for (int n = 0; n < N; n++) axpy(d, 1.0f, wt + (n % T) * d, x0 + n * d);
+  linear_fwd(N, V, d, tokens, WT.tok, x0);
+  for (int n = 0; n < N; n++) axpy(d, 1.0f, WT.pos + (n % T) * d, x0 + n * d);
   int R = N; // rows after attention
   for (int l = 0; l < g.L; l++) {
     LayerSave *s = &S[l];
@@ -713,11 +740,11 @@ static void forward_pass(int xonly) {
     MARK(1); // embedding / previous layer's residual
     if (g.ln) ln_fwd(N, d, s->x, p->ln0g, p->ln0b, s->xhat0, s->rstd0, s->u0);
     MARK(2);
-    qkv_fwd(N, q, s->u0, p->qkv, s->z);
+    qkv_fwd(N, q, s->u0, WT.qkv[l], s->z);
     MARK(3);
     attn_fwd(q, s->z, s->prob, s->o);
     MARK(4);
-    if (g.out) linear_fwd(R, d, d, s->o, p->wo, s->a);
+    if (g.out) linear_fwd(R, d, d, s->o, WT.wo[l], s->a);
     MARK(5);
     // h = x + a, then LN₁ (h itself is only needed as LN₁'s input)
     f32 *hbuf = g.ln ? tmp_nd : s->u1;
@@ -729,7 +756,7 @@ static void forward_pass(int xonly) {
     if (g.ln) ln_fwd(R, d, hbuf, p->ln1g, p->ln1b, s->xhat1, s->rstd1, s->u1);
     MARK(6);
     // r = ReLU(u₁ W₁ᵀ + b₁)
-    linear_fwd(R, d, mlp, s->u1, p->w1, s->r);
+    linear_fwd(R, d, mlp, s->u1, WT.w1[l], s->r);
     for (int n = 0; n < R; n++) {
       f32 *rr = s->r + n * mlp;
       for (int i = 0; i < mlp; i++) {
@@ -739,7 +766,7 @@ static void forward_pass(int xonly) {
     }
     MARK(7);
     // m = r W₂ᵀ + b₂; x ← 2x + a + m (the double residual)
-    linear_fwd(R, mlp, d, s->r, p->w2, tmp_nd2);
+    linear_fwd(R, mlp, d, s->r, WT.w2[l], tmp_nd2);
     f32 *xn = l + 1 < g.L ? S[l + 1].x : xf;
     for (int r = 0; r < R; r++) {
       const f32 *xr = s->x + r * q * d, *ar = s->a + r * d, *mr = tmp_nd2 + r * d;
@@ -749,35 +776,56 @@ static void forward_pass(int xonly) {
   }
   MARK(1);
   if (g.ln) ln_fwd(R, d, xf, P.lnfg, P.lnfb, xhatf, rstdf, uf);
-  linear_fwd(R, d, V, uf, P.wun, outputs);
+  f32 *out = outputs + b0 * (R / g.B) * V;
+  linear_fwd(R, d, V, uf, WT.un, out);
   for (int n = 0; n < R; n++)
-    for (int v = 0; v < V; v++) outputs[n * V + v] += P.bun[v];
+    for (int v = 0; v < V; v++) out[n * V + v] += P.bun[v];
   MARK(8);
 }
 
-/** Forward pass over the whole batch; leaves the full outputs [N, V] in `outputs`. */
+/**
+ * The call's sequences go through the model in chunks of g.chunk (setup): one chunk's activations,
+ * every layer's, stay in L2 and L3 from its forward to its backward, where a whole batch's (B·T rows
+ * of each, 100+ MiB at B = 1,024, K = 16) would stream through memory between every two passes
+ * (bench/perf.md). Sets g.B and g.N to the chunk's sequences and rows.
+ */
+static void begin_chunk(int b0) { g.B = imin(g.chunk, g.batch - b0), g.N = g.B * g.T; }
+
+static void forward_pass(int xonly) {
+  prepare_weights();
+  for (int b0 = 0; b0 < g.batch; b0 += g.B) {
+    begin_chunk(b0);
+    chunk_forward(b0, xonly);
+  }
+}
+
+/** Forward pass over the whole batch; leaves the full outputs [B·T, V] in `outputs`. */
 EXPORT(forward) void forward(void) { forward_pass(0); }
 
 /** Forward pass for the predictions only: `outputs` gets the x-tokens' rows [B·K, V] (ŷ_bk = channel 0 of row b·K + k). */
 EXPORT(predict) void predict(void) { forward_pass(1); }
 
-/** Forward, per-position MSE into `perpos`, and the gradient of its mean over positions into `grads`. */
-EXPORT(loss_and_grads) void loss_and_grads(void) {
-  int N = g.N, d = g.d, V = g.V, T = g.T, mlp = g.mlp, B = g.B, K = g.K;
-  forward_pass(1);
-  int R = N / 2; // the last layer's rows after attention: the x-tokens, row b·K + k
-  // ŷ_bk = outputs[b·K + k, 0]; dL/dŷ_bk = 2(ŷ − y)/(B·K)
+/**
+ * Backward pass of the chunk at b0 after chunk_forward(b0, xonly): adds its part of the gradient
+ * of the loss mean_k mean_b (ŷ_bk − y_bk)² (over the whole call's batch) to `grads`, and its
+ * squared errors to sse[k].
+ */
+static void chunk_backward(int b0, int xonly) {
+  int N = g.N, d = g.d, V = g.V, T = g.T, mlp = g.mlp, K = g.K;
+  int q = xonly ? 2 : 1, R = N / q; // the last layer's rows after attention
+  // ŷ_bk = channel 0 of output row b·K + k (xonly) or b·T + 2k; dL/dŷ_bk = 2(ŷ − y)/(batch·K), 0 at y-tokens
+  const f32 *out = outputs + b0 * (R / g.B) * V, *cy = ys + b0 * K;
   f32 *dy0 = tmp_t;
-  for (int k = 0; k < K; k++) {
-    double sse = 0;
-    for (int b = 0; b < B; b++) {
-      f32 e = outputs[(b * K + k) * V] - ys[b * K + k];
-      sse += (double)e * e;
-      dy0[b * K + k] = (2.0f * e) / (f32)(B * K);
+  for (int n = 0; n < R; n++) {
+    if (q == 1 && n % 2) {
+      dy0[n] = 0;
+      continue;
     }
-    perpos[k] = (f32)(sse / B);
+    int m = q == 2 ? n : n / 2; // x-token b·K + k
+    f32 e = out[n * V] - cy[m];
+    sse[m % K] += (double)e * e;
+    dy0[n] = (2.0f * e) / (f32)(g.batch * K);
   }
-  vzero(g.nparams, grads);
   // unembedding: only output channel 0 carries gradient
   f32 *duf = g_res;
   for (int n = 0; n < R; n++) {
@@ -794,7 +842,7 @@ EXPORT(loss_and_grads) void loss_and_grads(void) {
     f32 *t = g_res; g_res = g_next; g_next = t;
     LayerSave *s = &S[l];
     LayerParams *p = &P.layer[l], *gp = &G.layer[l];
-    int q = l == g.L - 1 ? 2 : 1; // as in forward_pass(1)
+    q = xonly && l == g.L - 1 ? 2 : 1; // as in chunk_forward
     R = N / q;
     MARK(9); // unembedding + final LN backward / previous layer's LN₀ backward
     colsum(R, d, g_res, gp->b2);
@@ -837,13 +885,32 @@ EXPORT(loss_and_grads) void loss_and_grads(void) {
     }
   }
   MARK(9);
-  // embedding: dW_tok [d, V] = dx⁰ᵀ τ, dp_t = Σ_b dx⁰_bt (columns ≥ T of the table get none)
+  // embedding: dW_tok [d, V] += dx⁰ᵀ τ, dp_t += Σ_b dx⁰_bt (columns ≥ T of the table get none)
   f32 *dx0 = g_next;
-  gemm_tn(d, V, N, dx0, d, tokens, V, G.tok, V, 0);
-  vzero(T * d, wt);
-  for (int n = 0; n < N; n++) axpy(d, 1.0f, dx0 + n * d, wt + (n % T) * d);
-  transpose(T, d, wt, d, G.pos, T);
+  gemm_tn(d, V, N, dx0, d, tokens, V, G.tok, V, 1);
+  vzero(T * d, scr_pos);
+  for (int n = 0; n < N; n++) axpy(d, 1.0f, dx0 + n * d, scr_pos + (n % T) * d);
+  for (int t = 0; t < T; t++)
+    for (int i = 0; i < d; i++) G.pos[i * T + t] += scr_pos[t * d + i];
   MARK(17);
+}
+
+/**
+ * Forward, per-position MSE into `perpos`, and the gradient of its mean over positions into
+ * `grads`. xonly = 1 (training, SGLD) skips the last layer's work at y-tokens (chunk_forward);
+ * xonly = 0 computes every position, as `forward` does: the same loss and gradients up to float32
+ * rounding (test/lib/kernels/fused-transformer.test.ts compares the two).
+ */
+EXPORT(loss_and_grads) void loss_and_grads(int xonly) {
+  vzero(g.nparams, grads);
+  for (int k = 0; k < g.K; k++) sse[k] = 0;
+  prepare_weights();
+  for (int b0 = 0; b0 < g.batch; b0 += g.B) {
+    begin_chunk(b0);
+    chunk_forward(b0, xonly);
+    chunk_backward(b0, xonly);
+  }
+  for (int k = 0; k < g.K; k++) perpos[k] = (f32)(sse[k] / g.batch);
 }
 
 #ifdef PROFILE
