@@ -359,10 +359,10 @@ EXPORT(perpos_ptr) f32 *perpos_ptr(void) { return perpos; }
 EXPORT(outputs_ptr) f32 *outputs_ptr(void) { return outputs; }
 EXPORT(param_count) int param_count(void) { return g.nparams; }
 
-#ifndef CHUNK_ROWS
-#define CHUNK_ROWS 256
-#endif
-/* rows (B·T) per chunk: one chunk's activations of every layer, ≈ 3 KiB a row, in L2 and L3 */
+// Rows (B·T) per chunk (begin_chunk): one chunk's activations of every layer, ≈ 3 KiB a row, stay in
+// L2 from its forward to its backward. Measured (bench/perf.md): 64 and 128 rows alike, 256 a few
+// per cent slower, 1,024 10–15% slower.
+#define CHUNK_ROWS 128
 
 /**
  * Lays out every buffer for batch B of the model (D, K, L, H, d, mlp, LayerNorm?, W_O?), T = 2K:
@@ -785,8 +785,8 @@ static void chunk_forward(int b0, int xonly) {
 
 /**
  * The call's sequences go through the model in chunks of g.chunk (setup): one chunk's activations,
- * every layer's, stay in L2 and L3 from its forward to its backward, where a whole batch's (B·T rows
- * of each, 100+ MiB at B = 1,024, K = 16) would stream through memory between every two passes
+ * every layer's, stay in L2 from its forward to its backward, where a whole batch's (B·T rows of
+ * each, 100+ MiB at B = 1,024, K = 16) would stream through memory between every two passes
  * (bench/perf.md). Sets g.B and g.N to the chunk's sequences and rows.
  */
 static void begin_chunk(int b0) { g.B = imin(g.chunk, g.batch - b0), g.N = g.B * g.T; }
