@@ -1,4 +1,4 @@
-// Fused forward + backward of the regression transformer (spec/model.md) in WebAssembly SIMD128.
+// Fused forward + backward of the regression transformer (docs/model.md) in WebAssembly SIMD128.
 //
 // Why this exists (bench/perf.md): on tfjs-wasm a training step is ~690 small kernels, most of them
 // on slow paths (batched attention matmuls, transposes, column sums run as scalar loops at
@@ -8,13 +8,19 @@
 //
 // The maths is exactly lib/model.ts: the double residual x ← 2x + a + m, head-major fused QKV,
 // LayerNorm with biased variance and eps inside the square root, softmax over j ≤ i, and the loss
-// mean_k mean_b (ŷ_bk − y_bk)² with ŷ_bk = y[b, 2k, 0]. Everything is float32; there is no FMA in
-// SIMD128, so each product is rounded before its sum, as in tfjs.
+// mean_k mean_b (ŷ_bk − y_bk)² with ŷ_bk = y[b, 2k, 0]. Everything is float32; the plain build has
+// no FMA (SIMD128 has none), so each product is rounded before its sum, as in tfjs; the relaxed-SIMD
+// build fuses the multiply-adds (build.sh).
+//
+// Work the loss never reads is skipped, exactly (docs/model.md, "Computing the loss"): in the last
+// layer, queries and everything after attention are computed at the x-tokens only (chunk_forward).
+// The batch goes through forward and backward in chunks of a few sequences, so that a chunk's
+// activations stay in cache (begin_chunk).
 //
 // Memory: a bump allocator over the module's linear memory, laid out once per (config, batch)
 // by `setup`. The host writes parameters (canonical order, paramSpecs in lib/model.ts), xs and ys
-// into the buffers whose offsets `setup` publishes, calls `loss_and_grads` or `forward`, and reads
-// the gradients (same layout as the parameters), per-position losses and outputs back.
+// into the buffers whose offsets `setup` publishes, calls `loss_and_grads`, `forward` or `predict`,
+// and reads the gradients (same layout as the parameters), per-position losses and outputs back.
 #include <wasm_simd128.h>
 
 typedef float f32;
@@ -301,7 +307,7 @@ static f32 *params, *grads, *xs, *ys, *perpos, *outputs;
 static f32 *tokens, *xf, *xhatf, *rstdf, *uf;
 static double *sse;            // per-position sums of squared errors [K] over the chunks
 static f32 *tmp_nd, *tmp_nd2, *tmp_nm, *tmp_n3d, *tmp_t; // scratch; tmp_t: one value per row
-static f32 *scr_pos;           // position-embedding gradient as rows [T, d]
+static f32 *scr_pos;           // position-embedding gradient as rows [T, d], summed over the chunks
 static f32 *g_res, *g_next;    // residual-stream gradients
 static f32 *scr_t;  // qᵀ or dOᵀ of one (sequence, head) [c, Tqp]
 static f32 *scr_d;  // one row of width d
@@ -476,10 +482,10 @@ static void ln_bwd(int N, int d, const f32 *du, const f32 *xhat, const f32 *rstd
 // Scores and probabilities are stored key-major, Pᵀ [Tp, Tqp] (T and Tq rounded up to whole
 // vectors), so one vector holds four queries' entries for one key: the softmax over keys, and the
 // row sums of its backward, are lane-wise maxima and sums down a column block, with no horizontal
-// reductions, and their loops run over the keys of a block of four queries (few, long loops: the
-// query-major form ran three short loops of varying length per query, each ending in a
-// mispredicted branch — bench/perf.md). The products read Pᵀ in place: P·V as a TN product,
-// Pᵀ·dO and dSᵀ·q as plain ones.
+// reductions, and their loops run over the keys of a block of four queries — a few long loops per
+// block where the query-major form ran three short ones per query, each with its own horizontal
+// max or sum, division and loop exit (the softmax took 25% less time, bench/perf.md). The products
+// read Pᵀ in place: P·V as a TN product, Pᵀ·dO and dSᵀ·q as plain ones.
 
 /**
  * e^x lane-wise for x ≤ 0 (softmax after max subtraction): Cody–Waite reduction, degree-7 Taylor
@@ -885,13 +891,10 @@ static void chunk_backward(int b0, int xonly) {
     }
   }
   MARK(9);
-  // embedding: dW_tok [d, V] += dx⁰ᵀ τ, dp_t += Σ_b dx⁰_bt (columns ≥ T of the table get none)
+  // embedding: dW_tok [d, V] += dx⁰ᵀ τ, dp_t += Σ_b dx⁰_bt (as rows, into G.pos by loss_and_grads)
   f32 *dx0 = g_next;
   gemm_tn(d, V, N, dx0, d, tokens, V, G.tok, V, 1);
-  vzero(T * d, scr_pos);
   for (int n = 0; n < N; n++) axpy(d, 1.0f, dx0 + n * d, scr_pos + (n % T) * d);
-  for (int t = 0; t < T; t++)
-    for (int i = 0; i < d; i++) G.pos[i * T + t] += scr_pos[t * d + i];
   MARK(17);
 }
 
@@ -902,7 +905,7 @@ static void chunk_backward(int b0, int xonly) {
  * rounding (test/lib/kernels/fused-transformer.test.ts compares the two).
  */
 EXPORT(loss_and_grads) void loss_and_grads(int xonly) {
-  vzero(g.nparams, grads);
+  vzero(g.nparams, grads), vzero(g.T * g.d, scr_pos);
   for (int k = 0; k < g.K; k++) sse[k] = 0;
   prepare_weights();
   for (int b0 = 0; b0 < g.batch; b0 += g.B) {
@@ -911,6 +914,7 @@ EXPORT(loss_and_grads) void loss_and_grads(int xonly) {
     chunk_backward(b0, xonly);
   }
   for (int k = 0; k < g.K; k++) perpos[k] = (f32)(sse[k] / g.batch);
+  transpose(g.T, g.d, scr_pos, g.d, G.pos, g.T); // dp_t (columns ≥ T of the table get none)
 }
 
 #ifdef PROFILE
