@@ -366,8 +366,8 @@ EXPORT(outputs_ptr) f32 *outputs_ptr(void) { return outputs; }
 EXPORT(param_count) int param_count(void) { return g.nparams; }
 
 // Rows (B·T) per chunk (begin_chunk): one chunk's activations of every layer, ≈ 3 KiB a row, stay in
-// L2 from its forward to its backward. Measured (bench/perf.md): 64 and 128 rows alike, 256 a few
-// per cent slower, 1,024 10–15% slower.
+// L2 from its forward to its backward. Measured (bench/perf.md): 64 and 128 rows alike, 256 rows
+// 2–6% slower, 1,024 rows another 8–14%.
 #define CHUNK_ROWS 128
 
 /**
