@@ -343,19 +343,31 @@ export class Transformer {
     }
   }
 
+  /**
+   * Predictions ŷ [B, K] for sequences held in plain arrays: on CPU backends the fused kernel's
+   * x-token-only forward pass (it skips the last layer's work at y-tokens), the tfjs graph otherwise.
+   */
+  async predictionsOf(xs: Float32Array, ys: Float32Array, B: number): Promise<Float32Array> {
+    const fused = this.fused();
+    if (fused) return fused.predict(this.paramArrays(), xs, ys, B);
+    const { K, D } = this.cfg;
+    const raw = await this.outputsOf(xs, ys, B);
+    return Float32Array.from({ length: B * K }, (_, i) => raw[2 * i * (D + 1)]); // ŷ_k = output channel 0 at token 2k
+  }
+
   /** Per-position MSE [K] (mean over the batch), no gradients. */
   async perPositionLoss(xs: tf.Tensor3D, ys: tf.Tensor2D): Promise<Float32Array> {
     const fused = this.fused();
     if (fused) {
       const B = this.checkBatch('perPositionLoss', xs, ys);
-      const { K, D } = this.cfg;
+      const { K } = this.cfg;
       const target = ys.dataSync() as Float32Array;
-      const out = fused.forward(this.paramArrays(), xs.dataSync() as Float32Array, target, B);
+      const pred = fused.predict(this.paramArrays(), xs.dataSync() as Float32Array, target, B);
       const perPos = new Float32Array(K);
       for (let k = 0; k < K; k++) {
         let sse = 0; // float64, as the kernel's own loss
         for (let b = 0; b < B; b++) {
-          const e = out[(b * 2 * K + 2 * k) * (D + 1)] - target[b * K + k];
+          const e = pred[b * K + k] - target[b * K + k];
           sse += e * e;
         }
         perPos[k] = sse / B;
@@ -458,9 +470,8 @@ export async function runInChunks(model: Transformer, xs: Float32Array, ys: Floa
   const out = new Float32Array(B * width);
   for (let start = 0; start < B; start += chunk) {
     const n = Math.min(chunk, B - start);
-    const raw = await model.outputsOf(xs.subarray(start * K * D, (start + n) * K * D), ys.subarray(start * K, (start + n) * K), n);
-    if (fullOutput) out.set(raw, start * width);
-    else for (let i = 0; i < n * K; i++) out[start * K + i] = raw[2 * i * V]; // ŷ_k = output channel 0 at token 2k
+    const [xc, yc] = [xs.subarray(start * K * D, (start + n) * K * D), ys.subarray(start * K, (start + n) * K)];
+    out.set(fullOutput ? await model.outputsOf(xc, yc, n) : await model.predictionsOf(xc, yc, n), start * width);
   }
   return out;
 }

@@ -34,7 +34,8 @@ interface KernelExports {
   perpos_ptr(): number;
   outputs_ptr(): number;
   forward(): void;
-  loss_and_grads(): void;
+  predict(): void;
+  loss_and_grads(xonly: number): void;
 }
 
 /**
@@ -125,10 +126,29 @@ export class FusedTransformer {
     return this.view(this.wasm.outputs_ptr(), B * 2 * this.shape.K * (this.shape.D + 1)).slice();
   }
 
-  /** Per-position MSE [K] and the gradient of its mean, flat in canonical parameter order. */
-  lossAndGrads(params: readonly Float32Array[], xs: Float32Array, ys: Float32Array, B: number): { perPosition: Float32Array; grads: Float32Array } {
+  /**
+   * Predictions ŷ [B, K] (output channel 0 at each x-token): the kernel's x-token-only forward pass,
+   * which skips the last layer's work at y-tokens (transformer.c, forward_pass).
+   */
+  predict(params: readonly Float32Array[], xs: Float32Array, ys: Float32Array, B: number): Float32Array {
     this.load(params, xs, ys, B);
-    this.wasm.loss_and_grads();
+    this.wasm.predict();
+    const V = this.shape.D + 1;
+    const rows = this.view(this.wasm.outputs_ptr(), B * this.shape.K * V);
+    const out = new Float32Array(B * this.shape.K);
+    for (let i = 0; i < out.length; i++) out[i] = rows[i * V];
+    return out;
+  }
+
+  /**
+   * Per-position MSE [K] and the gradient of its mean, flat in canonical parameter order. The
+   * kernel computes the last layer after attention at x-tokens only, all the loss reads;
+   * `everyPosition` makes it compute every position, as `forward` does (the same results up to
+   * float32 rounding: tests compare the two).
+   */
+  lossAndGrads(params: readonly Float32Array[], xs: Float32Array, ys: Float32Array, B: number, everyPosition = false): { perPosition: Float32Array; grads: Float32Array } {
+    this.load(params, xs, ys, B);
+    this.wasm.loss_and_grads(everyPosition ? 0 : 1);
     return {
       perPosition: this.view(this.wasm.perpos_ptr(), this.shape.K).slice(),
       grads: this.view(this.wasm.grads_ptr(), this.paramCount).slice(),

@@ -1,4 +1,4 @@
-// Fused forward + backward of the regression transformer (spec/model.md) in WebAssembly SIMD128.
+// Fused forward + backward of the regression transformer (docs/model.md) in WebAssembly SIMD128.
 //
 // Why this exists (bench/perf.md): on tfjs-wasm a training step is ~690 small kernels, most of them
 // on slow paths (batched attention matmuls, transposes, column sums run as scalar loops at
@@ -8,13 +8,19 @@
 //
 // The maths is exactly lib/model.ts: the double residual x ← 2x + a + m, head-major fused QKV,
 // LayerNorm with biased variance and eps inside the square root, softmax over j ≤ i, and the loss
-// mean_k mean_b (ŷ_bk − y_bk)² with ŷ_bk = y[b, 2k, 0]. Everything is float32; there is no FMA in
-// SIMD128, so each product is rounded before its sum, as in tfjs.
+// mean_k mean_b (ŷ_bk − y_bk)² with ŷ_bk = y[b, 2k, 0]. Everything is float32; the plain build has
+// no FMA (SIMD128 has none), so each product is rounded before its sum, as in tfjs; the relaxed-SIMD
+// build fuses the multiply-adds (build.sh).
+//
+// Work the loss never reads is skipped, exactly (docs/model.md, "Computing the loss"): in the last
+// layer, queries and everything after attention are computed at the x-tokens only (chunk_forward).
+// The batch goes through forward and backward in chunks of a few sequences, so that a chunk's
+// activations stay in cache (begin_chunk).
 //
 // Memory: a bump allocator over the module's linear memory, laid out once per (config, batch)
 // by `setup`. The host writes parameters (canonical order, paramSpecs in lib/model.ts), xs and ys
-// into the buffers whose offsets `setup` publishes, calls `loss_and_grads` or `forward`, and reads
-// the gradients (same layout as the parameters), per-position losses and outputs back.
+// into the buffers whose offsets `setup` publishes, calls `loss_and_grads`, `forward` or `predict`,
+// and reads the gradients (same layout as the parameters), per-position losses and outputs back.
 #include <wasm_simd128.h>
 
 typedef float f32;
@@ -31,7 +37,12 @@ __attribute__((import_module("env"), import_name("mark"))) void mark(int section
 #endif
 #define MAX_LAYERS 64
 #define LN_EPS 1e-5f
-#define KC 256 /* GEMM depth block: keeps a KC-row panel of B in L2 for the long weight-gradient sums */
+// GEMM blocking (measured on the model's shapes, bench/perf.md): depth blocks of KC rows keep the
+// KC×N panel of B (16 KiB at N = 64) in L1 across all row blocks of A — at depth 192 (dx = dz·W_qkv)
+// or the weight gradients' depth B·T, an unblocked B panel streams from L2 for every 4 rows — and
+// MC-row chunks keep the rows of A and C that the depth blocks revisit in L2.
+#define KC 64
+#define MC 128
 
 static inline v4 vsplat(f32 x) { return wasm_f32x4_splat(x); }
 static inline v4 vld(const f32 *p) { return wasm_v128_load(p); }
@@ -70,17 +81,6 @@ static inline f32 vsum(int n, const f32 *x) {
   f32 r = hsum(s);
   for (; i < n; i++) r += x[i];
   return r;
-}
-
-/** e^x for x ≤ 0 (softmax after max subtraction): Cody–Waite reduction, degree-7 Taylor polynomial, ≈1 ulp. */
-static inline f32 exp_nonpos(f32 x) {
-  if (x < -87.3f) return 0.0f;
-  f32 n = __builtin_rintf(x * 1.44269504088896341f);
-  f32 r = (x - n * 0.693145751953125f) - n * 1.428606765330187045e-06f;
-  f32 p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
-  union { f32 f; int i; } s;
-  s.i = ((int)n + 127) << 23;
-  return p * s.f;
 }
 
 // ---------------------------------------------------------------- GEMM: C (+)= A·B, row-major
@@ -138,22 +138,26 @@ static void gemm_block(int M, int N, int K, const f32 *A, int lda, const f32 *B,
   }
 }
 
-/** C[M,N] = (acc ? C : 0) + A[M,K]·B[K,N]; depth-blocked so long sums stream B from L2. */
+/** C[M,N] = (acc ? C : 0) + A[M,K]·B[K,N], in MC-row chunks of KC-deep blocks. */
 static void gemm(int M, int N, int K, const f32 *A, int lda, const f32 *B, int ldb, f32 *C, int ldc, int acc) {
   if (K == 0) {
     if (!acc) for (int i = 0; i < M; i++) vzero(N, C + i * ldc);
     return;
   }
-  for (int k0 = 0; k0 < K; k0 += KC) {
-    int kc = K - k0 < KC ? K - k0 : KC;
-    gemm_block(M, N, kc, A + k0, lda, B + k0 * ldb, ldb, C, ldc, acc || k0 > 0);
+  for (int i0 = 0; i0 < M; i0 += MC) {
+    int mc = M - i0 < MC ? M - i0 : MC;
+    for (int k0 = 0; k0 < K; k0 += KC) {
+      int kc = K - k0 < KC ? K - k0 : KC;
+      gemm_block(mc, N, kc, A + i0 * lda + k0, lda, B + k0 * ldb, ldb, C + i0 * ldc, ldc, acc || k0 > 0);
+    }
   }
 }
 
 /**
- * C[M,N] = (acc ? C : 0) + Aᵀ·B for A [K, M] (row-major, so Aᵀ is read without a transpose: four
- * consecutive entries of a row of A are one load, splatted lane by lane) and B [K, N]. This is the
- * weight-gradient product dW = dyᵀ x, whose depth K = B·T is long: it runs in KC-deep blocks.
+ * C[M,N] = (acc ? C : 0) + Aᵀ·B for A [K, M] (row-major, so Aᵀ is read without a transpose: each
+ * of four consecutive entries of a row of A is one broadcast load — a load-port op, where splatting
+ * one vector load lane by lane takes shuffles) and B [K, N]. This is the weight-gradient product
+ * dW = dyᵀ x, whose depth K = B·T is long: it runs in KC-deep blocks.
  */
 static void gemm_tn_block(int M, int N, int K, const f32 *A, int lda, const f32 *B, int ldb, f32 *C, int ldc, int acc) {
   int i = 0;
@@ -170,11 +174,11 @@ static void gemm_tn_block(int M, int N, int K, const f32 *A, int lda, const f32 
       }
       const f32 *a = A + i, *b = B + j;
       for (int k = 0; k < K; k++, a += lda, b += ldb) {
-        v4 b0 = vld(b), b1 = vld(b + 4), av = vld(a), x;
-        x = wasm_i32x4_shuffle(av, av, 0, 0, 0, 0), s00 = vmadd(s00, x, b0), s01 = vmadd(s01, x, b1);
-        x = wasm_i32x4_shuffle(av, av, 1, 1, 1, 1), s10 = vmadd(s10, x, b0), s11 = vmadd(s11, x, b1);
-        x = wasm_i32x4_shuffle(av, av, 2, 2, 2, 2), s20 = vmadd(s20, x, b0), s21 = vmadd(s21, x, b1);
-        x = wasm_i32x4_shuffle(av, av, 3, 3, 3, 3), s30 = vmadd(s30, x, b0), s31 = vmadd(s31, x, b1);
+        v4 b0 = vld(b), b1 = vld(b + 4), x;
+        x = vsplat(a[0]), s00 = vmadd(s00, x, b0), s01 = vmadd(s01, x, b1);
+        x = vsplat(a[1]), s10 = vmadd(s10, x, b0), s11 = vmadd(s11, x, b1);
+        x = vsplat(a[2]), s20 = vmadd(s20, x, b0), s21 = vmadd(s21, x, b1);
+        x = vsplat(a[3]), s30 = vmadd(s30, x, b0), s31 = vmadd(s31, x, b1);
       }
       vst(c0 + j, s00), vst(c0 + j + 4, s01), vst(c1 + j, s10), vst(c1 + j + 4, s11);
       vst(c2 + j, s20), vst(c2 + j + 4, s21), vst(c3 + j, s30), vst(c3 + j + 4, s31);
@@ -207,24 +211,39 @@ static void gemm_tn(int M, int N, int K, const f32 *A, int lda, const f32 *B, in
   }
 }
 
-/** out[c, r] = A[r, c] for A [R, Cn]; tiles of 16 rows keep the reads in L1. */
+static inline int imin(int a, int b) { return a < b ? a : b; }
+
+/**
+ * out[c, r] = A[r, c] for A [R, Cn] (row stride lda), out's row stride ldo: 4×4 blocks through
+ * registers where whole blocks fit, element by element at the edges.
+ */
 static void transpose(int R, int Cn, const f32 *A, int lda, f32 *out, int ldo) {
-  for (int r0 = 0; r0 < R; r0 += 16) {
-    int r1 = r0 + 16 < R ? r0 + 16 : R;
-    for (int c = 0; c < Cn; c++)
-      for (int r = r0; r < r1; r++) out[c * ldo + r] = A[r * lda + c];
+  int r0 = 0;
+  for (; r0 + 4 <= R; r0 += 4) {
+    const f32 *a = A + r0 * lda;
+    int c0 = 0;
+    for (; c0 + 4 <= Cn; c0 += 4) {
+      v4 x0 = vld(a + c0), x1 = vld(a + lda + c0), x2 = vld(a + 2 * lda + c0), x3 = vld(a + 3 * lda + c0);
+      v4 t0 = wasm_i32x4_shuffle(x0, x1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(x0, x1, 2, 6, 3, 7);
+      v4 t2 = wasm_i32x4_shuffle(x2, x3, 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(x2, x3, 2, 6, 3, 7);
+      f32 *o = out + c0 * ldo + r0;
+      vst(o, wasm_i32x4_shuffle(t0, t2, 0, 1, 4, 5)), vst(o + ldo, wasm_i32x4_shuffle(t0, t2, 2, 3, 6, 7));
+      vst(o + 2 * ldo, wasm_i32x4_shuffle(t1, t3, 0, 1, 4, 5)), vst(o + 3 * ldo, wasm_i32x4_shuffle(t1, t3, 2, 3, 6, 7));
+    }
+    for (; c0 < Cn; c0++)
+      for (int r = r0; r < r0 + 4; r++) out[c0 * ldo + r] = A[r * lda + c0];
   }
+  for (; r0 < R; r0++)
+    for (int c = 0; c < Cn; c++) out[c * ldo + r0] = A[r0 * lda + c];
 }
 
-/** out[c] = Σ_r A[r, c] (bias gradients). */
+/** out[c] += Σ_r A[r, c] (bias gradients). */
 static void colsum(int R, int Cn, const f32 *A, f32 *out) {
-  vzero(Cn, out);
   for (int r = 0; r < R; r++) axpy(Cn, 1.0f, A + r * Cn, out);
 }
 
-/** dr ← dr·[r > 0] (ReLU'), and db = Σ_rows dr, in one pass. */
+/** dr ← dr·[r > 0] (ReLU'), and db += Σ_rows dr, in one pass. */
 static void relu_bwd_colsum(int R, int Cn, const f32 *r, f32 *dr, f32 *db) {
-  vzero(Cn, db);
   v4 zero = vsplat(0);
   for (int n = 0; n < R; n++) {
     const f32 *rr = r + n * Cn;
@@ -259,15 +278,26 @@ typedef struct {
   f32 *xhat0, *rstd0; // LN₀ normalised input and 1/σ per row
   f32 *u0;           // LN₀ output [N, d]
   f32 *z;            // fused QKV [N, 3d], head-major per row
-  f32 *prob;         // softmax [B, H, T, T], zero above the diagonal
-  f32 *o;            // heads concatenated [N, d]
-  f32 *a;            // attention output [N, d] (= o without W_O)
+  f32 *prob;         // softmax, key-major [B, H, Tp, queries rounded up to whole vectors] (attn_fwd)
+  // From here on one row per query: N rows, or B·K (the x-tokens) in the last layer of forward_pass(1).
+  f32 *o;            // heads concatenated [·, d]
+  f32 *a;            // attention output [·, d] (= o without W_O)
   f32 *xhat1, *rstd1, *u1; // LN₁ of h = x + a
-  f32 *r;            // ReLU output [N, mlp]
+  f32 *r;            // ReLU output [·, mlp]
 } LayerSave;
 
+/** Wᵀ [in, out] of every weight W [out, in], so that each forward product y = x·Wᵀ is a plain GEMM: made once per call (prepare_weights). */
+typedef struct {
+  f32 *tok, *pos, *un; // W_tokᵀ [V, d], the positions as rows [T, d], W_unᵀ [d, V]
+  f32 *qkv[MAX_LAYERS], *wo[MAX_LAYERS], *w1[MAX_LAYERS], *w2[MAX_LAYERS];
+} WeightsT;
+
+static WeightsT WT;
+
 static struct {
-  int B, T, D, V, d, H, c, mlp, L, ln, out, K, N;
+  int B, T, D, V, d, H, c, mlp, L, ln, out, K, N; // B, N: the sequences and rows of the chunk being computed
+  int batch, chunk; // sequences in the call (host buffers), and at most per chunk (activation buffers)
+  int Tp; // T rounded up to whole vectors
   int nparams;
 } g;
 
@@ -275,12 +305,13 @@ static Params P, G;
 static LayerSave S[MAX_LAYERS];
 static f32 *params, *grads, *xs, *ys, *perpos, *outputs;
 static f32 *tokens, *xf, *xhatf, *rstdf, *uf;
-static f32 *wt;                // transposed weights, max(3d, mlp, d, V) × max(d, mlp)
-static f32 *tmp_nd, *tmp_nd2, *tmp_nm, *tmp_n3d, *tmp_t; // backward scratch; tmp_t holds a transposed [·, N]
+static double *sse;            // per-position sums of squared errors [K] over the chunks
+static f32 *tmp_nd, *tmp_nd2, *tmp_nm, *tmp_n3d, *tmp_t; // scratch; tmp_t: one value per row
+static f32 *scr_pos;           // position-embedding gradient as rows [T, d], summed over the chunks
 static f32 *g_res, *g_next;    // residual-stream gradients
-static f32 *scr_t, *scr_row, *scr_row2; // attention scratch
-static f32 *scr_d;                     // one row of width d
-static f32 *scr_tt, *scr_tt2;          // T×T attention scratch
+static f32 *scr_t;  // qᵀ or dOᵀ of one (sequence, head) [c, Tqp]
+static f32 *scr_d;  // one row of width d
+static f32 *scr_tt; // dPᵀ, then dSᵀ, of one (sequence, head) [Tp, Tqp]
 
 static unsigned long heap_top;
 
@@ -334,34 +365,39 @@ EXPORT(perpos_ptr) f32 *perpos_ptr(void) { return perpos; }
 EXPORT(outputs_ptr) f32 *outputs_ptr(void) { return outputs; }
 EXPORT(param_count) int param_count(void) { return g.nparams; }
 
+// Rows (B·T) per chunk (begin_chunk): one chunk's activations of every layer, ≈ 3 KiB a row, stay in
+// L2 from its forward to its backward. Measured (bench/perf.md): 64 and 128 rows alike, 256 rows
+// 2–6% slower, 1,024 rows another 8–14%.
+#define CHUNK_ROWS 128
+
 /**
- * Lays out every buffer for batch B of the model (D, K, L, H, d, mlp, LayerNorm?, W_O?), T = 2K.
+ * Lays out every buffer for batch B of the model (D, K, L, H, d, mlp, LayerNorm?, W_O?), T = 2K:
+ * the host-visible ones for all B sequences, the activations for one chunk (begin_chunk).
  * Returns the parameter count, or −1 when a size is out of range, −2 when memory cannot grow.
  */
 EXPORT(setup) int setup(int B, int D, int K, int L, int H, int d, int mlp, int ln, int out) {
   if (B < 1 || D < 1 || K < 1 || L < 1 || L > MAX_LAYERS || H < 1 || d < 1 || mlp < 1 || d % H) return -1;
-  g.B = B, g.D = D, g.V = D + 1, g.K = K, g.T = 2 * K, g.L = L, g.H = H, g.d = d, g.c = d / H, g.mlp = mlp;
-  g.ln = ln != 0, g.out = out != 0, g.N = B * g.T;
-  unsigned long N = g.N, T = g.T;
+  g.D = D, g.V = D + 1, g.K = K, g.T = 2 * K, g.L = L, g.H = H, g.d = d, g.c = d / H, g.mlp = mlp;
+  g.ln = ln != 0, g.out = out != 0, g.Tp = (g.T + 3) & ~3;
+  g.batch = B, g.chunk = imin(B, CHUNK_ROWS / g.T > 1 ? CHUNK_ROWS / g.T : 1);
+  g.B = g.chunk, g.N = g.chunk * g.T;
+  unsigned long N = g.N, T = g.T, Tp = g.Tp, V = g.V, Bc = g.chunk;
   heap_top = (unsigned long)&__heap_base;
   walk((f32 *)16, &P); // counts parameters only
   unsigned long np = g.nparams;
-  unsigned long wide = (unsigned long)(3 * d > mlp ? 3 * d : mlp);
-  if (g.V > (int)wide) wide = g.V;
-  unsigned long deep = (unsigned long)(d > mlp ? d : mlp);
-  unsigned long wt_size = wide * deep > T * d ? wide * deep : T * d;
-  int ok = (params = alloc_f32(np)) && (grads = alloc_f32(np)) && (xs = alloc_f32(N / 2 * D)) && (ys = alloc_f32(N / 2)) &&
-           (perpos = alloc_f32(K)) && (outputs = alloc_f32(N * g.V)) && (tokens = alloc_f32(N * g.V)) && (xf = alloc_f32(N * d)) &&
-           (wt = alloc_f32(wt_size)) && (tmp_nd = alloc_f32(N * d)) && (tmp_nd2 = alloc_f32(N * d)) && (tmp_nm = alloc_f32(N * mlp)) &&
-           (tmp_n3d = alloc_f32(N * 3 * d)) && (tmp_t = alloc_f32(N * wide)) && (g_res = alloc_f32(N * d)) && (g_next = alloc_f32(N * d)) &&
-           (scr_t = alloc_f32(g.c * T)) && (scr_row = alloc_f32(T)) && (scr_row2 = alloc_f32(T)) && (scr_d = alloc_f32(d)) && (scr_tt = alloc_f32(T * T)) && (scr_tt2 = alloc_f32(T * T));
+  int ok = (params = alloc_f32(np)) && (grads = alloc_f32(np)) && (xs = alloc_f32((unsigned long)B * K * D)) && (ys = alloc_f32((unsigned long)B * K)) &&
+           (perpos = alloc_f32(K)) && (sse = (double *)alloc_f32(2 * (unsigned long)K)) && (outputs = alloc_f32((unsigned long)B * T * V)) &&
+           (tokens = alloc_f32(N * V)) && (xf = alloc_f32(N * d)) && (tmp_nd = alloc_f32(N * d)) && (tmp_nd2 = alloc_f32(N * d)) &&
+           (tmp_nm = alloc_f32(N * mlp)) && (tmp_n3d = alloc_f32(N * 3 * d)) && (tmp_t = alloc_f32(N)) && (g_res = alloc_f32(N * d)) &&
+           (g_next = alloc_f32(N * d)) && (scr_t = alloc_f32(g.c * Tp)) && (scr_d = alloc_f32(d)) && (scr_tt = alloc_f32(Tp * Tp)) &&
+           (scr_pos = alloc_f32(T * d)) && (WT.tok = alloc_f32(V * d)) && (WT.pos = alloc_f32(T * d)) && (WT.un = alloc_f32(d * V));
   if (ok && g.ln) ok = (xhatf = alloc_f32(N * d)) && (rstdf = alloc_f32(N)) && (uf = alloc_f32(N * d));
   for (int l = 0; ok && l < L; l++) {
     LayerSave *s = &S[l];
-    ok = (s->x = alloc_f32(N * d)) && (s->z = alloc_f32(N * 3 * d)) && (s->prob = alloc_f32(B * H * T * T)) && (s->o = alloc_f32(N * d)) &&
-         (s->r = alloc_f32(N * mlp));
+    ok = (s->x = alloc_f32(N * d)) && (s->z = alloc_f32(N * 3 * d)) && (s->prob = alloc_f32(Bc * H * Tp * Tp)) && (s->o = alloc_f32(N * d)) &&
+         (s->r = alloc_f32(N * mlp)) && (WT.qkv[l] = alloc_f32(3 * d * d)) && (WT.w1[l] = alloc_f32(d * mlp)) && (WT.w2[l] = alloc_f32(mlp * d));
     s->a = s->o;
-    if (ok && g.out) ok = (s->a = alloc_f32(N * d)) != 0;
+    if (ok && g.out) ok = (s->a = alloc_f32(N * d)) && (WT.wo[l] = alloc_f32(d * d));
     s->u0 = s->x, s->xhat0 = s->rstd0 = 0;
     if (ok && g.ln) ok = (s->xhat0 = alloc_f32(N * d)) && (s->rstd0 = alloc_f32(N)) && (s->u0 = alloc_f32(N * d));
     if (ok) ok = (s->u1 = alloc_f32(N * d)) != 0; // LN₁'s input h = x + a lives here when LN is off
@@ -369,6 +405,7 @@ EXPORT(setup) int setup(int B, int D, int K, int L, int H, int d, int mlp, int l
     if (ok && g.ln) ok = (s->xhat1 = alloc_f32(N * d)) && (s->rstd1 = alloc_f32(N));
   }
   if (!ok) return -2;
+  vzero(Tp * Tp, scr_tt); // rows ≥ T of dPᵀ are never written, and read as finite numbers (attn_bwd)
   if (!g.ln) uf = xf;
   walk(params, &P);
   walk(grads, &G);
@@ -403,10 +440,9 @@ static void ln_fwd(int N, int d, const f32 *x, const f32 *gam, const f32 *bet, f
 
 /**
  * dx (+)= LN backward of du: dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)), dx̂ = du·γ.
- * dγ = Σ du·x̂, dβ = Σ du over rows.
+ * dγ += Σ du·x̂, dβ += Σ du over rows.
  */
 static void ln_bwd(int N, int d, const f32 *du, const f32 *xhat, const f32 *rstd, const f32 *gam, f32 *dgam, f32 *dbet, f32 *dx, int acc) {
-  vzero(d, dgam), vzero(d, dbet);
   f32 *dxh = scr_d;
   for (int n = 0; n < N; n++) {
     const f32 *g_ = du + n * d, *h = xhat + n * d;
@@ -438,11 +474,31 @@ static void ln_bwd(int N, int d, const f32 *du, const f32 *xhat, const f32 *rstd
 }
 
 // ---------------------------------------------------------------- causal attention, per (sequence, head)
+//
+// Queries are the positions qstep·m, m < Tq = T/qstep: every position (qstep 1), or only the
+// x-tokens (qstep 2: the last layer of loss_and_grads, whose later work the loss never reads at
+// y-tokens). Keys and values are every position.
+//
+// Scores and probabilities are stored key-major, Pᵀ [Tp, Tqp] (T and Tq rounded up to whole
+// vectors), so one vector holds four queries' entries for one key: the softmax over keys, and the
+// row sums of its backward, are lane-wise maxima and sums down a column block, with no horizontal
+// reductions, and their loops run over the keys of a block of four queries — a few long loops per
+// block where the query-major form ran three short ones per query, each with its own horizontal
+// max or sum, division and loop exit (the softmax took 25% less time, bench/perf.md). The products
+// read Pᵀ in place: P·V as a TN product, Pᵀ·dO and dSᵀ·q as plain ones.
 
-/** e^x lane-wise for x ≤ 0, as exp_nonpos. */
+/**
+ * e^x lane-wise for x ≤ 0 (softmax after max subtraction): Cody–Waite reduction, degree-7 Taylor
+ * polynomial, ≈1 ulp. n = round(x·log₂e) by the 1.5·2²³ trick: adding it rounds to an integer
+ * (ties to even, as f32x4.nearest) and leaves n in the low mantissa bits, so 2ⁿ is those bits + 127
+ * shifted into the exponent: two additions instead of a round and a float→int conversion (which
+ * V8 expands into several instructions). pmax (one maxps) clamps: x is never NaN here.
+ */
 static inline v4 exp_nonpos4(v4 x) {
-  x = wasm_f32x4_max(x, vsplat(-87.3f));
-  v4 n = wasm_f32x4_nearest(vmul(x, vsplat(1.44269504088896341f)));
+  const v4 magic = vsplat(12582912.0f); // 1.5·2²³
+  x = wasm_f32x4_pmax(x, vsplat(-87.3f));
+  v4 t = vadd(vmul(x, vsplat(1.44269504088896341f)), magic); // not fused: n as round(round(x·log₂e))
+  v4 n = wasm_f32x4_sub(t, magic);
   v4 r = wasm_f32x4_sub(wasm_f32x4_sub(x, vmul(n, vsplat(0.693145751953125f))), vmul(n, vsplat(1.428606765330187045e-06f)));
   v4 p = vsplat(1.0f / 5040);
   p = vmadd(vsplat(1.0f / 720), p, r);
@@ -452,158 +508,262 @@ static inline v4 exp_nonpos4(v4 x) {
   p = vmadd(vsplat(0.5f), p, r);
   p = vmadd(vsplat(1.0f), p, r);
   p = vmadd(vsplat(1.0f), p, r);
-  v4 scale = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
+  v4 scale = wasm_i32x4_shl(wasm_i32x4_add(t, wasm_i32x4_splat(127)), 23); // bits of t = 0x4B400000 + n
   return vmul(p, scale);
 }
 
-/**
- * Row i of the T×T scores (row stride T, entries j ≤ i written) → softmax over j ≤ i of
- * scale·score, exact zeros above the diagonal (later products read them as zeros).
- */
-static void causal_softmax(int T, f32 *s, f32 scale) {
-  v4 vscale = vsplat(scale);
-  for (int i = 0; i < T; i++) {
-    f32 *row = s + i * T;
-    int n = i + 1, nv = n & ~3;
-    for (int j = 0; j < nv; j += 4) vst(row + j, vmul(vld(row + j), vscale)); // A_ij = q_i·k_j / √c
-    for (int j = nv; j < n; j++) row[j] *= scale;
-    f32 mx = row[0];
-    for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
-    v4 m = vsplat(mx), sum = vsplat(0);
-    int j = 0;
-    for (; j + 4 <= n; j += 4) {
-      v4 e = exp_nonpos4(wasm_f32x4_sub(vld(row + j), m));
-      vst(row + j, e), sum = vadd(sum, e);
-    }
-    f32 tot = hsum(sum);
-    for (; j < n; j++) row[j] = exp_nonpos(row[j] - mx), tot += row[j];
-    for (; j < T; j++) row[j] = 0;
-    f32 inv = 1.0f / tot;
-    v4 vinv = vsplat(inv);
-    for (j = 0; j + 4 <= n; j += 4) vst(row + j, vmul(vld(row + j), vinv));
-    for (; j < n; j++) row[j] *= inv;
-  }
+/** Columns [n, ld) of R rows (stride ld) ← 0: the padding of a transposed block, which products read as whole vectors. */
+static inline void zero_pad(int R, int n, f32 *a, int ld) {
+  if (n < ld)
+    for (int r = 0; r < R; r++)
+      for (int i = n; i < ld; i++) a[r * ld + i] = 0;
 }
 
-static inline int imin(int a, int b) { return a < b ? a : b; }
+/** The query blocks that see key j0 start at block ((first query that sees j0) rounded down). */
+static inline int first_block(int j0, int qstep) { return ((j0 + qstep - 1) / qstep) & ~3; }
+
+/** The keys that the block of queries m0 … m0+3 reads: up to the last one it sees, rounded up to whole 4-key blocks. */
+static inline int block_keys(int m0, int qstep) { return imin(g.Tp, (qstep * (m0 + 3) + 4) & ~3); }
+
+/**
+ * Key-major scores Pᵀ[j, m] = q_m·k_j (scaled) → softmax over the keys j ≤ qstep·m of each query,
+ * in place, for j < block_keys(m0); zeros where j > qstep·m. Keys below qstep·m0 + 1 are seen by
+ * all four queries of a block; past it each lane is masked (entries there may be anything, even
+ * never written: they are selected away, not multiplied).
+ */
+static void causal_softmax(int Tq, int qstep, f32 *pt) {
+  int ld = (Tq + 3) & ~3;
+  v4 ninf = vsplat(-__builtin_inff());
+  for (int m0 = 0; m0 < Tq; m0 += 4) {
+    f32 *col = pt + m0;
+    v4 pos = wasm_i32x4_mul(wasm_i32x4_add(wasm_i32x4_make(0, 1, 2, 3), wasm_i32x4_splat(m0)), wasm_i32x4_splat(qstep)); // each lane's query position
+    int all = qstep * m0 + 1, end = block_keys(m0, qstep);
+    v4 mx = ninf;
+    for (int j = 0; j < all; j++) mx = wasm_f32x4_pmax(mx, vld(col + j * ld));
+    for (int j = all; j < end; j++) mx = wasm_f32x4_pmax(mx, wasm_v128_bitselect(vld(col + j * ld), ninf, wasm_i32x4_le(wasm_i32x4_splat(j), pos)));
+    v4 sum = vsplat(0);
+    for (int j = 0; j < all; j++) {
+      v4 e = exp_nonpos4(wasm_f32x4_sub(vld(col + j * ld), mx));
+      vst(col + j * ld, e), sum = vadd(sum, e);
+    }
+    for (int j = all; j < end; j++) {
+      v4 e = wasm_v128_and(exp_nonpos4(wasm_f32x4_sub(vld(col + j * ld), mx)), wasm_i32x4_le(wasm_i32x4_splat(j), pos));
+      vst(col + j * ld, e), sum = vadd(sum, e);
+    }
+    v4 inv = wasm_f32x4_div(vsplat(1.0f), sum);
+    for (int j = 0; j < end; j++) vst(col + j * ld, vmul(vld(col + j * ld), inv));
+  }
+}
 
 /**
  * o = softmax(q kᵀ/√c + causal mask) v for every (b, h), as small GEMMs on strided views of the
- * fused QKV activation (only kᵀ is gathered). The causal mask is exploited by 4-row blocks:
- * rows i0 … i0+3 of the scores need columns j < i0 + 4 only, and row i of P·v sums j ≤ i only, so
- * the masked upper triangle is (up to the diagonal blocks) never computed.
+ * fused QKV activation (only qᵀ is gathered, pre-scaled by 1/√c). o is [B·Tq, d], one row per
+ * query; prob holds each (b, h)'s Pᵀ [Tp, Tqp]. The causal mask is exploited by 4-blocks: key
+ * block j0 scores only the query blocks that see it, and query block m0 sums only the keys it sees.
  */
-static void attn_fwd(const f32 *z, f32 *prob, f32 *o) {
-  int T = g.T, c = g.c, H = g.H, d = g.d, ld = 3 * d;
-  f32 scale = 1.0f / __builtin_sqrtf((f32)c);
-  f32 *kt = scr_t;
+static void attn_fwd(int qstep, const f32 *z, f32 *prob, f32 *o) {
+  int T = g.T, Tp = g.Tp, Tq = T / qstep, Tqp = (Tq + 3) & ~3, c = g.c, H = g.H, d = g.d, ld = 3 * d;
+  v4 scale = vsplat(1.0f / __builtin_sqrtf((f32)c));
+  f32 *qt = scr_t; // [c, Tqp]
   for (int b = 0; b < g.B; b++) {
     for (int h = 0; h < H; h++) {
       const f32 *zb = z + b * T * ld + h * 3 * c; // q_t at zb + t·ld, k_t at + c, v_t at + 2c
-      transpose(T, c, zb + c, ld, kt, T);
-      f32 *pb = prob + (b * H + h) * T * T;
-      for (int i0 = 0; i0 < T; i0 += 4) gemm_block(imin(4, T - i0), imin(T, i0 + 4), c, zb + i0 * ld, ld, kt, T, pb + i0 * T, T, 0);
-      causal_softmax(T, pb, scale);
-      f32 *ob = o + b * T * d + h * c;
-      for (int i0 = 0; i0 < T; i0 += 4) gemm_block(imin(4, T - i0), c, imin(T, i0 + 4), pb + i0 * T, T, zb + 2 * c, ld, ob + i0 * d, d, 0);
+      transpose(Tq, c, zb, qstep * ld, qt, Tqp);
+      zero_pad(c, Tq, qt, Tqp);
+      for (int i = 0; i < c * Tqp; i += 4) vst(qt + i, vmul(vld(qt + i), scale)); // A_ij = (q_i/√c)·k_j
+      f32 *pt = prob + (b * H + h) * Tp * Tqp;
+      for (int j0 = 0; j0 < T; j0 += 4) {
+        int m0 = first_block(j0, qstep);
+        gemm_block(imin(4, T - j0), Tqp - m0, c, zb + c + j0 * ld, ld, qt + m0, Tqp, pt + j0 * Tqp + m0, Tqp, 0);
+      }
+      causal_softmax(Tq, qstep, pt);
+      f32 *ob = o + b * Tq * d + h * c;
+      for (int m0 = 0; m0 < Tq; m0 += 4) gemm_tn_block(imin(4, Tq - m0), c, imin(T, qstep * (m0 + 3) + 1), pt + m0, Tqp, zb + 2 * c, ld, ob + m0 * d, d, 0);
     }
   }
 }
 
 /**
- * dz (q, k, v parts) from dO: dP = dO vᵀ, dV = Pᵀ dO, dS = P∘(dP − rowsum(P∘dP))/√c, dQ = dS k,
- * dK = dSᵀ q — each restricted to the causal triangle as in attn_fwd (Pᵀ and dSᵀ are read in
- * place by the TN product: row j of dV and dK sums i ≥ j only).
+ * dz (q, k, v parts) from dO [B·Tq, d]: dPᵀ = v dOᵀ, dV = Pᵀ dO, dSᵀ = Pᵀ∘(dPᵀ − colsum(Pᵀ∘dPᵀ))/√c,
+ * dK = dSᵀ q, dQ = dS k — each restricted to the causal blocks as in attn_fwd. With qstep 2 the
+ * query part of dz at y-token rows is not written.
  */
-static void attn_bwd(const f32 *z, const f32 *prob, const f32 *dO, f32 *dz) {
-  int T = g.T, c = g.c, H = g.H, d = g.d, ld = 3 * d;
-  f32 scale = 1.0f / __builtin_sqrtf((f32)c);
-  f32 *vt = scr_t, *ds = scr_tt;
-  v4 vscale = vsplat(scale);
+static void attn_bwd(int qstep, const f32 *z, const f32 *prob, const f32 *dO, f32 *dz) {
+  int T = g.T, Tp = g.Tp, Tq = T / qstep, Tqp = (Tq + 3) & ~3, c = g.c, H = g.H, d = g.d, ld = 3 * d;
+  v4 scale = vsplat(1.0f / __builtin_sqrtf((f32)c));
+  f32 *dot = scr_t, *ds = scr_tt; // dOᵀ [c, Tqp], dPᵀ → dSᵀ [Tp, Tqp] (rows ≥ T: finite, setup)
   for (int b = 0; b < g.B; b++) {
     for (int h = 0; h < H; h++) {
-      const f32 *zb = z + b * T * ld + h * 3 * c, *pb = prob + (b * H + h) * T * T, *dob = dO + b * T * d + h * c;
+      const f32 *zb = z + b * T * ld + h * 3 * c, *pt = prob + (b * H + h) * Tp * Tqp, *dob = dO + b * Tq * d + h * c;
       f32 *dzb = dz + b * T * ld + h * 3 * c;
-      transpose(T, c, zb + 2 * c, ld, vt, T);
-      for (int i0 = 0; i0 < T; i0 += 4) gemm_block(imin(4, T - i0), imin(T, i0 + 4), c, dob + i0 * d, d, vt, T, ds + i0 * T, T, 0); // dP
-      for (int i = 0; i < T; i++) {
-        const f32 *p = pb + i * T;
-        f32 *r = ds + i * T;
-        int n = i + 1, j = 0;
+      transpose(Tq, c, dob, d, dot, Tqp);
+      zero_pad(c, Tq, dot, Tqp);
+      for (int j0 = 0; j0 < T; j0 += 4) {
+        int m0 = first_block(j0, qstep);
+        gemm_block(imin(4, T - j0), Tqp - m0, c, zb + 2 * c + j0 * ld, ld, dot + m0, Tqp, ds + j0 * Tqp + m0, Tqp, 0); // dPᵀ
+      }
+      for (int m0 = 0; m0 < Tq; m0 += 4) {
+        // Pᵀ is zero at masked entries and dPᵀ finite there (computed, or the zero rows ≥ T)
+        int end = block_keys(m0, qstep);
+        const f32 *p = pt + m0;
+        f32 *r = ds + m0;
         v4 acc = vsplat(0);
-        for (; j + 4 <= n; j += 4) acc = vmadd(acc, vld(p + j), vld(r + j));
-        f32 dot = hsum(acc);
-        for (; j < n; j++) dot += p[j] * r[j];
-        v4 vdot_ = vsplat(dot);
-        for (j = 0; j + 4 <= n; j += 4) vst(r + j, vmul(vmul(vld(p + j), wasm_f32x4_sub(vld(r + j), vdot_)), vscale));
-        for (; j < n; j++) r[j] = (p[j] * (r[j] - dot)) * scale;
-        for (; j < T; j++) r[j] = 0;
+        for (int j = 0; j < end; j++) acc = vmadd(acc, vld(p + j * Tqp), vld(r + j * Tqp));
+        for (int j = 0; j < end; j++) vst(r + j * Tqp, vmul(vmul(vld(p + j * Tqp), wasm_f32x4_sub(vld(r + j * Tqp), acc)), scale));
       }
       for (int j0 = 0; j0 < T; j0 += 4) {
-        int rows = imin(4, T - j0);
-        gemm_tn_block(rows, c, T - j0, pb + j0 * T + j0, T, dob + j0 * d, d, dzb + 2 * c + j0 * ld, ld, 0); // dV = Pᵀ dO
-        gemm_tn_block(rows, c, T - j0, ds + j0 * T + j0, T, zb + j0 * ld, ld, dzb + c + j0 * ld, ld, 0);    // dK = dSᵀ q
+        int rows = imin(4, T - j0), m0 = first_block(j0, qstep);
+        gemm_block(rows, c, Tq - m0, pt + j0 * Tqp + m0, Tqp, dob + m0 * d, d, dzb + 2 * c + j0 * ld, ld, 0);                // dV = Pᵀ dO
+        gemm_block(rows, c, Tq - m0, ds + j0 * Tqp + m0, Tqp, zb + m0 * qstep * ld, qstep * ld, dzb + c + j0 * ld, ld, 0); // dK = dSᵀ q
       }
-      for (int i0 = 0; i0 < T; i0 += 4) gemm_block(imin(4, T - i0), c, imin(T, i0 + 4), ds + i0 * T, T, zb + c, ld, dzb + i0 * ld, ld, 0); // dQ = dS k
+      for (int m0 = 0; m0 < Tq; m0 += 4)
+        gemm_tn_block(imin(4, Tq - m0), c, imin(T, qstep * (m0 + 3) + 1), ds + m0, Tqp, zb + c, ld, dzb + m0 * qstep * ld, qstep * ld, 0); // dQ = dS k
     }
   }
 }
 
 // ---------------------------------------------------------------- the model
 
-static void linear_fwd(int N, int in, int outw, const f32 *x, const f32 *w, f32 *y) {
-  transpose(outw, in, w, in, wt, outw); // W [out, in] → Wᵀ [in, out], so y = x·Wᵀ is a plain product
-  gemm(N, outw, in, x, in, wt, outw, y, outw, 0);
+static void prepare_weights(void) {
+  int d = g.d, V = g.V, mlp = g.mlp;
+  transpose(d, V, P.tok, V, WT.tok, d);
+  transpose(d, g.T, P.pos, g.T, WT.pos, d);
+  transpose(V, d, P.wun, d, WT.un, V);
+  for (int l = 0; l < g.L; l++) {
+    LayerParams *p = &P.layer[l];
+    transpose(3 * d, d, p->qkv, d, WT.qkv[l], 3 * d);
+    if (g.out) transpose(d, d, p->wo, d, WT.wo[l], d);
+    transpose(mlp, d, p->w1, d, WT.w1[l], mlp);
+    transpose(d, mlp, p->w2, mlp, WT.w2[l], d);
+  }
 }
 
-/** dW [out, in] = dyᵀ x and dx (+)= dy W, for y = x Wᵀ. */
+/** y = x Wᵀ for x [N, in], given Wᵀ [in, out]. */
+static void linear_fwd(int N, int in, int outw, const f32 *x, const f32 *wT, f32 *y) {
+  gemm(N, outw, in, x, in, wT, outw, y, outw, 0);
+}
+
+/** dW [out, in] += dyᵀ x and dx (+)= dy W, for y = x Wᵀ. */
 static void linear_bwd(int N, int in, int outw, const f32 *x, const f32 *w, const f32 *dy, f32 *dw, f32 *dx, int acc) {
-  gemm_tn(outw, in, N, dy, outw, x, in, dw, in, 0);
+  gemm_tn(outw, in, N, dy, outw, x, in, dw, in, 1);
   if (dx) gemm(N, in, outw, dy, outw, w, in, dx, in, acc);
 }
 
-static void embed_tokens(void) {
-  int B = g.B, K = g.K, D = g.D, V = g.V, T = g.T;
-  vzero(B * T * V, tokens);
-  for (int b = 0; b < B; b++) {
-    for (int k = 0; k < K; k++) {
-      f32 *tx = tokens + (b * T + 2 * k) * V, *ty = tx + V;
-      for (int i = 0; i < D; i++) tx[1 + i] = xs[(b * K + k) * D + i]; // [0, x_k]
-      ty[0] = ys[b * K + k];                                        // [y_k, 0 … 0]
+#define ROW_CHUNK 32 /* y-token rows per pass over the heads in qkv_fwd/qkv_bwd: their u₀ rows stay in L1 */
+
+/**
+ * The fused QKV product z = u₀ W_qkvᵀ [N, 3d] (wT = W_qkvᵀ [d, 3d]). With qstep 2 only the x-token
+ * rows (the even rows: T is even) get queries; a y-token row gets each head's key and value, which
+ * are adjacent columns in the head-major layout (Q_h, K_h, V_h).
+ */
+static void qkv_fwd(int N, int qstep, const f32 *u, const f32 *wT, f32 *z) {
+  int d = g.d, c = g.c, ld = 3 * d;
+  if (qstep == 1) {
+    gemm(N, ld, d, u, d, wT, ld, z, ld, 0);
+    return;
+  }
+  int Nx = N / 2;
+  gemm(Nx, ld, d, u, 2 * d, wT, ld, z, 2 * ld, 0); // x-token rows
+  for (int r0 = 0; r0 < Nx; r0 += ROW_CHUNK) {
+    const f32 *ur = u + (2 * r0 + 1) * d;
+    f32 *zr = z + (2 * r0 + 1) * ld;
+    for (int h = 0; h < g.H; h++) {
+      int kv = h * 3 * c + c; // K_h then V_h
+      gemm(imin(ROW_CHUNK, Nx - r0), 2 * c, d, ur, 2 * d, wT + kv, ld, zr + kv, 2 * ld, 0);
     }
   }
 }
 
-/** Forward pass over the whole batch; leaves the full outputs [N, V] in `outputs`. */
-EXPORT(forward) void forward(void) {
+/**
+ * dW_qkv += dzᵀ u₀ and du₀ (+)= dz W_qkv for qkv_fwd's product. With qstep 2 the y-token rows of dz
+ * hold keys and values only (attn_bwd leaves their query part unwritten), so their products are
+ * taken head by head over those columns. The weight gradient runs in KC-deep blocks of rows, each
+ * block of u₀ and dz serving every part while it is in L1.
+ */
+static void qkv_bwd(int N, int qstep, const f32 *u, const f32 *w, const f32 *dz, f32 *dw, f32 *du, int acc) {
+  int d = g.d, c = g.c, ld = 3 * d;
+  if (qstep == 1) {
+    linear_bwd(N, d, ld, u, w, dz, dw, du, acc);
+    return;
+  }
+  int Nx = N / 2;
+  for (int k0 = 0; k0 < Nx; k0 += KC) {
+    int kc = imin(KC, Nx - k0);
+    const f32 *ub = u + 2 * k0 * d, *zb = dz + 2 * k0 * ld;
+    gemm_tn_block(ld, d, kc, zb, 2 * ld, ub, 2 * d, dw, d, 1); // x-token rows
+    for (int h = 0; h < g.H; h++) {
+      int kv = h * 3 * c + c;
+      gemm_tn_block(2 * c, d, kc, zb + ld + kv, 2 * ld, ub + d, 2 * d, dw + kv * d, d, 1);
+    }
+  }
+  gemm(Nx, d, ld, dz, 2 * ld, w, d, du, 2 * d, acc); // x-token rows
+  for (int r0 = 0; r0 < Nx; r0 += ROW_CHUNK) {
+    const f32 *zr = dz + (2 * r0 + 1) * ld;
+    f32 *dr = du + (2 * r0 + 1) * d;
+    for (int h = 0; h < g.H; h++) {
+      int kv = h * 3 * c + c;
+      gemm(imin(ROW_CHUNK, Nx - r0), d, 2 * c, zr + kv, 2 * ld, w + kv * d, d, dr, 2 * d, acc || h > 0);
+    }
+  }
+}
+
+/** The chunk's tokens: sequences b0 … b0 + g.B − 1 of the call's xs, ys. */
+static void embed_tokens(int b0) {
+  int B = g.B, K = g.K, D = g.D, V = g.V, T = g.T;
+  const f32 *cx = xs + b0 * K * D, *cy = ys + b0 * K;
+  vzero(B * T * V, tokens);
+  for (int b = 0; b < B; b++) {
+    for (int k = 0; k < K; k++) {
+      f32 *tx = tokens + (b * T + 2 * k) * V, *ty = tx + V;
+      for (int i = 0; i < D; i++) tx[1 + i] = cx[(b * K + k) * D + i]; // [0, x_k]
+      ty[0] = cy[b * K + k];                                        // [y_k, 0 … 0]
+    }
+  }
+}
+
+/**
+ * The forward pass of one chunk (g.B sequences from b0; g.N = g.B·T rows). With `xonly` the last
+ * layer takes queries, and does everything after attention, at the x-tokens only: the loss reads
+ * nothing else (ŷ_k = y[2k, 0], docs/model.md), and a y-token's residual in the last layer feeds
+ * nothing but its own output. Its keys and values still come from every position. That layer's
+ * rows after attention are then the chunk's x-tokens, and its rows of `outputs` [B·K, V] (row
+ * b·K + k) are written; without `xonly`, its rows of outputs [B·T, V].
+ */
+static void chunk_forward(int b0, int xonly) {
   int N = g.N, d = g.d, V = g.V, T = g.T, mlp = g.mlp;
   MARK(0);
-  embed_tokens();
+  embed_tokens(b0);
   // x⁰ = W_tok τ + p_t
   f32 *x0 = S[0].x;
-  linear_fwd(N, V, d, tokens, P.tok, x0);
-  transpose(d, T, P.pos, T, wt, d); // p as [T, d]
-  for (int n = 0; n < N; n++) axpy(d, 1.0f, wt + (n % T) * d, x0 + n * d);
+  linear_fwd(N, V, d, tokens, WT.tok, x0);
+  for (int n = 0; n < N; n++) axpy(d, 1.0f, WT.pos + (n % T) * d, x0 + n * d);
+  int R = N; // rows after attention
   for (int l = 0; l < g.L; l++) {
     LayerSave *s = &S[l];
     LayerParams *p = &P.layer[l];
+    int q = xonly && l == g.L - 1 ? 2 : 1; // query step: row r after attention is input row q·r
+    R = N / q;
     MARK(1); // embedding / previous layer's residual
     if (g.ln) ln_fwd(N, d, s->x, p->ln0g, p->ln0b, s->xhat0, s->rstd0, s->u0);
     MARK(2);
-    linear_fwd(N, d, 3 * d, s->u0, p->qkv, s->z);
+    qkv_fwd(N, q, s->u0, WT.qkv[l], s->z);
     MARK(3);
-    attn_fwd(s->z, s->prob, s->o);
+    attn_fwd(q, s->z, s->prob, s->o);
     MARK(4);
-    if (g.out) linear_fwd(N, d, d, s->o, p->wo, s->a);
+    if (g.out) linear_fwd(R, d, d, s->o, WT.wo[l], s->a);
     MARK(5);
     // h = x + a, then LN₁ (h itself is only needed as LN₁'s input)
     f32 *hbuf = g.ln ? tmp_nd : s->u1;
-    for (int i = 0; i < N * d; i += 4) vst(hbuf + i, vadd(vld(s->x + i), vld(s->a + i)));
-    if (g.ln) ln_fwd(N, d, hbuf, p->ln1g, p->ln1b, s->xhat1, s->rstd1, s->u1);
+    for (int r = 0; r < R; r++) {
+      const f32 *xr = s->x + r * q * d, *ar = s->a + r * d;
+      f32 *hr = hbuf + r * d;
+      for (int i = 0; i < d; i++) hr[i] = xr[i] + ar[i];
+    }
+    if (g.ln) ln_fwd(R, d, hbuf, p->ln1g, p->ln1b, s->xhat1, s->rstd1, s->u1);
     MARK(6);
     // r = ReLU(u₁ W₁ᵀ + b₁)
-    linear_fwd(N, d, mlp, s->u1, p->w1, s->r);
-    for (int n = 0; n < N; n++) {
+    linear_fwd(R, d, mlp, s->u1, WT.w1[l], s->r);
+    for (int n = 0; n < R; n++) {
       f32 *rr = s->r + n * mlp;
       for (int i = 0; i < mlp; i++) {
         f32 v = rr[i] + p->b1[i];
@@ -612,99 +772,149 @@ EXPORT(forward) void forward(void) {
     }
     MARK(7);
     // m = r W₂ᵀ + b₂; x ← 2x + a + m (the double residual)
-    linear_fwd(N, mlp, d, s->r, p->w2, tmp_nd2);
+    linear_fwd(R, mlp, d, s->r, WT.w2[l], tmp_nd2);
     f32 *xn = l + 1 < g.L ? S[l + 1].x : xf;
-    for (int n = 0; n < N; n++) {
-      const f32 *xr = s->x + n * d, *ar = s->a + n * d, *mr = tmp_nd2 + n * d;
-      f32 *o = xn + n * d;
+    for (int r = 0; r < R; r++) {
+      const f32 *xr = s->x + r * q * d, *ar = s->a + r * d, *mr = tmp_nd2 + r * d;
+      f32 *o = xn + r * d;
       for (int i = 0; i < d; i++) o[i] = ((xr[i] * 2.0f) + ar[i]) + (mr[i] + p->b2[i]);
     }
   }
   MARK(1);
-  if (g.ln) ln_fwd(N, d, xf, P.lnfg, P.lnfb, xhatf, rstdf, uf);
-  linear_fwd(N, d, V, uf, P.wun, outputs);
-  for (int n = 0; n < N; n++)
-    for (int v = 0; v < V; v++) outputs[n * V + v] += P.bun[v];
+  if (g.ln) ln_fwd(R, d, xf, P.lnfg, P.lnfb, xhatf, rstdf, uf);
+  f32 *out = outputs + b0 * (R / g.B) * V;
+  linear_fwd(R, d, V, uf, WT.un, out);
+  for (int n = 0; n < R; n++)
+    for (int v = 0; v < V; v++) out[n * V + v] += P.bun[v];
   MARK(8);
 }
 
-/** Forward, per-position MSE into `perpos`, and the gradient of its mean over positions into `grads`. */
-EXPORT(loss_and_grads) void loss_and_grads(void) {
-  int N = g.N, d = g.d, V = g.V, T = g.T, mlp = g.mlp, B = g.B, K = g.K;
-  forward();
-  // ŷ_bk = y[b, 2k, 0]; dL/dŷ_bk = 2(ŷ − y)/(B·K)
-  f32 *dy0 = tmp_t; // one value per row, zero at y-tokens
-  vzero(N, dy0);
-  for (int k = 0; k < K; k++) {
-    double sse = 0;
-    for (int b = 0; b < B; b++) {
-      f32 e = outputs[(b * T + 2 * k) * V] - ys[b * K + k];
-      sse += (double)e * e;
-      dy0[b * T + 2 * k] = (2.0f * e) / (f32)(B * K);
-    }
-    perpos[k] = (f32)(sse / B);
+/**
+ * The call's sequences go through the model in chunks of g.chunk (setup): one chunk's activations,
+ * every layer's, stay in L2 from its forward to its backward, where a whole batch's (B·T rows of
+ * each, 100+ MiB at B = 1,024, K = 16) would stream through memory between every two passes
+ * (bench/perf.md). Sets g.B and g.N to the chunk's sequences and rows.
+ */
+static void begin_chunk(int b0) { g.B = imin(g.chunk, g.batch - b0), g.N = g.B * g.T; }
+
+static void forward_pass(int xonly) {
+  prepare_weights();
+  for (int b0 = 0; b0 < g.batch; b0 += g.B) {
+    begin_chunk(b0);
+    chunk_forward(b0, xonly);
   }
-  vzero(g.nparams, grads);
+}
+
+/** Forward pass over the whole batch; leaves the full outputs [B·T, V] in `outputs`. */
+EXPORT(forward) void forward(void) { forward_pass(0); }
+
+/** Forward pass for the predictions only: `outputs` gets the x-tokens' rows [B·K, V] (ŷ_bk = channel 0 of row b·K + k). */
+EXPORT(predict) void predict(void) { forward_pass(1); }
+
+/**
+ * Backward pass of the chunk at b0 after chunk_forward(b0, xonly): adds its part of the gradient
+ * of the loss mean_k mean_b (ŷ_bk − y_bk)² (over the whole call's batch) to `grads`, and its
+ * squared errors to sse[k].
+ */
+static void chunk_backward(int b0, int xonly) {
+  int N = g.N, d = g.d, V = g.V, T = g.T, mlp = g.mlp, K = g.K;
+  int q = xonly ? 2 : 1, R = N / q; // the last layer's rows after attention
+  // ŷ_bk = channel 0 of output row b·K + k (xonly) or b·T + 2k; dL/dŷ_bk = 2(ŷ − y)/(batch·K), 0 at y-tokens
+  const f32 *out = outputs + b0 * (R / g.B) * V, *cy = ys + b0 * K;
+  f32 *dy0 = tmp_t;
+  for (int n = 0; n < R; n++) {
+    if (q == 1 && n % 2) {
+      dy0[n] = 0;
+      continue;
+    }
+    int m = q == 2 ? n : n / 2; // x-token b·K + k
+    f32 e = out[n * V] - cy[m];
+    sse[m % K] += (double)e * e;
+    dy0[n] = (2.0f * e) / (f32)(g.batch * K);
+  }
   // unembedding: only output channel 0 carries gradient
   f32 *duf = g_res;
-  for (int n = 0; n < N; n++) {
+  for (int n = 0; n < R; n++) {
     f32 e = dy0[n];
     f32 *dr = duf + n * d;
     for (int i = 0; i < d; i++) dr[i] = e * P.wun[i];
-    if (e != 0) axpy(d, e, uf + n * d, G.wun);
+    axpy(d, e, uf + n * d, G.wun);
     G.bun[0] += e;
   }
-  if (g.ln) ln_bwd(N, d, duf, xhatf, rstdf, P.lnfg, G.lnfg, G.lnfb, g_next, 0);
-  else for (int i = 0; i < N * d; i++) g_next[i] = duf[i];
+  if (g.ln) ln_bwd(R, d, duf, xhatf, rstdf, P.lnfg, G.lnfg, G.lnfb, g_next, 0);
+  else for (int i = 0; i < R * d; i++) g_next[i] = duf[i];
   for (int l = g.L - 1; l >= 0; l--) {
-    // g_res = dL/dx^{l+1}; it is also dL/dm and the direct part of dL/da.
+    // g_res = dL/dx^{l+1} at the rows after attention; it is also dL/dm and the direct part of dL/da.
     f32 *t = g_res; g_res = g_next; g_next = t;
     LayerSave *s = &S[l];
     LayerParams *p = &P.layer[l], *gp = &G.layer[l];
+    q = xonly && l == g.L - 1 ? 2 : 1; // as in chunk_forward
+    R = N / q;
     MARK(9); // unembedding + final LN backward / previous layer's LN₀ backward
-    colsum(N, d, g_res, gp->b2);
-    linear_bwd(N, mlp, d, s->r, p->w2, g_res, gp->w2, tmp_nm, 0); // dr
+    colsum(R, d, g_res, gp->b2);
+    linear_bwd(R, mlp, d, s->r, p->w2, g_res, gp->w2, tmp_nm, 0); // dr
     MARK(10);
-    relu_bwd_colsum(N, mlp, s->r, tmp_nm, gp->b1);
+    relu_bwd_colsum(R, mlp, s->r, tmp_nm, gp->b1);
     MARK(11);
-    linear_bwd(N, d, mlp, s->u1, p->w1, tmp_nm, gp->w1, tmp_nd, 0); // du₁
+    linear_bwd(R, d, mlp, s->u1, p->w1, tmp_nm, gp->w1, tmp_nd, 0); // du₁
     MARK(12);
     f32 *dh = tmp_nd;
     if (g.ln) {
-      ln_bwd(N, d, tmp_nd, s->xhat1, s->rstd1, p->ln1g, gp->ln1g, gp->ln1b, tmp_nd2, 0);
+      ln_bwd(R, d, tmp_nd, s->xhat1, s->rstd1, p->ln1g, gp->ln1g, gp->ln1b, tmp_nd2, 0);
       dh = tmp_nd2;
     }
-    // da = g + dh;  dx = 2g + dh (+ the LN₀ path below)
-    for (int i = 0; i < N * d; i += 4) {
-      v4 gv = vld(g_res + i), hv = vld(dh + i);
-      vst(g_next + i, vadd(vadd(gv, gv), hv));
-      vst(tmp_nd + i, vadd(gv, hv)); // may alias dh when LN is off: read before write
+    // da = g + dh; dx = 2g + dh at input row q·r, 0 at the rows without a query (+ the LN₀ path below)
+    for (int r = 0; r < R; r++) {
+      const f32 *gr = g_res + r * d, *hr = dh + r * d;
+      f32 *xr = g_next + r * q * d, *ar = tmp_nd + r * d; // ar may alias hr when LN is off: read before write
+      for (int i = 0; i < d; i++) {
+        f32 gv = gr[i], hv = hr[i];
+        xr[i] = (gv + gv) + hv, ar[i] = gv + hv;
+      }
+      if (q == 2) vzero(d, xr + d);
     }
     f32 *dO = tmp_nd;
     MARK(13);
     if (g.out) {
-      linear_bwd(N, d, d, s->o, p->wo, tmp_nd, gp->wo, tmp_nd2, 0);
+      linear_bwd(R, d, d, s->o, p->wo, tmp_nd, gp->wo, tmp_nd2, 0);
       dO = tmp_nd2;
     }
     MARK(14);
-    attn_bwd(s->z, s->prob, dO, tmp_n3d);
+    attn_bwd(q, s->z, s->prob, dO, tmp_n3d);
     MARK(15);
     if (g.ln) {
-      linear_bwd(N, d, 3 * d, s->u0, p->qkv, tmp_n3d, gp->qkv, tmp_nd, 0);
+      qkv_bwd(N, q, s->u0, p->qkv, tmp_n3d, gp->qkv, tmp_nd, 0);
       MARK(16);
       ln_bwd(N, d, tmp_nd, s->xhat0, s->rstd0, p->ln0g, gp->ln0g, gp->ln0b, g_next, 1);
     } else {
-      linear_bwd(N, d, 3 * d, s->u0, p->qkv, tmp_n3d, gp->qkv, g_next, 1);
+      qkv_bwd(N, q, s->u0, p->qkv, tmp_n3d, gp->qkv, g_next, 1);
     }
   }
   MARK(9);
-  // embedding: dW_tok [d, V] = dx⁰ᵀ τ, dp_t = Σ_b dx⁰_bt (columns ≥ T of the table get none)
+  // embedding: dW_tok [d, V] += dx⁰ᵀ τ, dp_t += Σ_b dx⁰_bt (as rows, into G.pos by loss_and_grads)
   f32 *dx0 = g_next;
-  gemm_tn(d, V, N, dx0, d, tokens, V, G.tok, V, 0);
-  vzero(T * d, wt);
-  for (int n = 0; n < N; n++) axpy(d, 1.0f, dx0 + n * d, wt + (n % T) * d);
-  transpose(T, d, wt, d, G.pos, T);
+  gemm_tn(d, V, N, dx0, d, tokens, V, G.tok, V, 1);
+  for (int n = 0; n < N; n++) axpy(d, 1.0f, dx0 + n * d, scr_pos + (n % T) * d);
   MARK(17);
+}
+
+/**
+ * Forward, per-position MSE into `perpos`, and the gradient of its mean over positions into
+ * `grads`. xonly = 1 (training, SGLD) skips the last layer's work at y-tokens (chunk_forward);
+ * xonly = 0 computes every position, as `forward` does: the same loss and gradients up to float32
+ * rounding (test/lib/kernels/fused-transformer.test.ts compares the two).
+ */
+EXPORT(loss_and_grads) void loss_and_grads(int xonly) {
+  vzero(g.nparams, grads), vzero(g.T * g.d, scr_pos);
+  for (int k = 0; k < g.K; k++) sse[k] = 0;
+  prepare_weights();
+  for (int b0 = 0; b0 < g.batch; b0 += g.B) {
+    begin_chunk(b0);
+    chunk_forward(b0, xonly);
+    chunk_backward(b0, xonly);
+  }
+  for (int k = 0; k < g.K; k++) perpos[k] = (f32)(sse[k] / g.batch);
+  transpose(g.T, g.d, scr_pos, g.d, G.pos, g.T); // dp_t (columns ≥ T of the table get none)
 }
 
 #ifdef PROFILE

@@ -51,13 +51,18 @@ const shapes: [string, ModelConfig][] = [
   ['odd widths, no output projection', { ...ODD, includeOutput: false }],
 ];
 
-for (const [label, cfg] of shapes) {
-  test(`agrees with the tfjs graph (${label}): loss, gradients, outputs`, async () => {
-    const params = initParams(cfg, rngStream(7, 'init'));
-    // Perturb LN γ/β away from 1/0 so their gradients and effects are not degenerate.
-    const r = rngStream(7, 'perturb');
-    for (const [name, t] of Object.entries(params)) if (name.includes('layer_norms') || name.includes('unembedding.0')) t.data.forEach((v, i) => (t.data[i] = v + 0.2 * r.normal()));
-    const B = 5;
+/** Random initial weights with LN γ/β perturbed away from 1/0, so that their gradients and effects are not degenerate. */
+function randomParams(cfg: ModelConfig, seed: number) {
+  const params = initParams(cfg, rngStream(seed, 'init'));
+  const r = rngStream(seed, 'perturb');
+  for (const [name, t] of Object.entries(params)) if (name.includes('layer_norms') || name.includes('unembedding.0')) t.data.forEach((v, i) => (t.data[i] = v + 0.2 * r.normal()));
+  return params;
+}
+
+// B = 37 (prime) at K = 8 runs in several chunks of sequences (transformer.c, CHUNK_ROWS), the last one partial.
+for (const [label, cfg, B] of [...shapes.map(([l, c]) => [l, c, 5] as const), ['paper L2H4, K = 8, several chunks', { ...PAPER_MODEL, K: 8 }, 37] as const]) {
+  test(`agrees with the tfjs graph (${label}, B = ${B}): loss, gradients, outputs`, async () => {
+    const params = randomParams(cfg, 7);
     const batch = sampleBatch({ D: cfg.D, K: cfg.K, noiseVariance: 0.125, M: 'inf' }, B, rngStream(7, 'data'));
     const graph = new Transformer(cfg, params, {}, 'tfjs');
     const fused = new Transformer(cfg, params, {}, 'fused');
@@ -76,6 +81,34 @@ for (const [label, cfg] of shapes) {
     tf.dispose([xs, ys, ...a.grads, ...b.grads]);
     graph.dispose();
     fused.dispose();
+  });
+}
+
+// loss_and_grads computes the last layer after attention at x-tokens only (the loss reads nothing
+// else); computing every position, as forward does, must give the same loss and gradients to float32
+// rounding, parameter by parameter — on random weights, with 2 layers (the first layer's gradients
+// flow through the last layer's keys and values at y-tokens too), one chunk of sequences and several.
+for (const B of [3, 37]) {
+  test(`x-token-only last layer = every position (L2H4, K = 8, B = ${B}): loss and each gradient`, () => {
+    const cfg = { ...PAPER_MODEL, K: 8 };
+    const params = randomParams(cfg, 9);
+    const names = paramShapes(cfg).map((p) => p.name);
+    const batch = sampleBatch({ D: cfg.D, K: cfg.K, noiseVariance: 0.125, M: 'inf' }, B, rngStream(9, 'data'));
+    const kernel = new FusedTransformer(cfg);
+    const flat = names.map((n) => params[n].data);
+    const xonly = kernel.lossAndGrads(flat, batch.xs, batch.ys, B);
+    const every = kernel.lossAndGrads(flat, batch.xs, batch.ys, B, true);
+    assert.ok(relErr(xonly.perPosition, every.perPosition) <= 1e-6, `per-position loss: ${relErr(xonly.perPosition, every.perPosition)}`);
+    let at = 0;
+    for (const [i, n] of names.entries()) {
+      const size = flat[i].length;
+      const e = relErr(xonly.grads.subarray(at, at + size), every.grads.subarray(at, at + size));
+      assert.ok(e <= 1e-6, `${n}: ${e}`);
+      at += size;
+    }
+    // the predictions too: the x-token-only forward against the full outputs' channel 0 at x-tokens
+    const full = kernel.forward(flat, batch.xs, batch.ys, B);
+    assert.equal(Array.from(kernel.predict(flat, batch.xs, batch.ys, B)), Array.from({ length: B * cfg.K }, (_, i) => full[2 * i * (cfg.D + 1)]));
   });
 }
 
