@@ -10,7 +10,7 @@
 import { z } from 'zod';
 import { defineStage } from '../../engine/index.ts';
 import { taskPriorFigure, type TaskPriorRun } from '../../lib/plots/task-prior-figure.ts';
-import { figureOptions, figureStyleSchema, readEvals, writeFigures, xLimitsSchema } from './common.ts';
+import { figureOptions, figureStyleSchema, readEvals, sig3, writeFigures, xLimitsSchema } from './common.ts';
 
 const STAGE = 'figure-task-prior';
 const SECTION = 'Linear regression: task prior';
@@ -20,6 +20,15 @@ export const figureTaskPriorParams = z.strictObject({
   xLimits: xLimitsSchema,
   style: figureStyleSchema.default(figureStyleSchema.parse({})),
 });
+
+/** Per run, how close the predictions come to the task mean t̄·x (panel b), when, and where they end. */
+export function approachSummary(runs: TaskPriorRun[]): string {
+  const parts = runs.map((r) => {
+    const i = r.fromTaskMean.reduce((best, v, j, a) => (v < a[best] ? j : best), 0);
+    return `M = ${r.M}: ${sig3(r.fromTaskMean[i])} at step ${r.steps[i]}, ${sig3(r.fromTaskMean.at(-1)!)} at step ${r.steps.at(-1)}`;
+  });
+  return `Closest approach to t̄·x in (b), then the last value: ${parts.join('; ')}.`;
+}
 
 export const figureTaskPriorStage = defineStage({
   name: STAGE,
@@ -42,7 +51,7 @@ export const figureTaskPriorStage = defineStage({
         section: SECTION,
         file: 'task-prior.svg',
         title: 'Learning the task prior (finite M)',
-        caption: 'Mean over evaluation sequences of Σₖ ŷₖ² (a) and of Σₖ (ŷₖ − t̄·xₖ)² (b), for models trained on M fixed tasks. Early in training the predictions approach t̄·x, the mean of the task prior, rather than 0.',
+        caption: `Mean over evaluation sequences of Σₖ ŷₖ² (a) and of Σₖ (ŷₖ − t̄·xₖ)² (b), for models trained on M fixed tasks. Early in training the predictions approach t̄·x, the mean of the task prior, rather than 0. ${approachSummary(runs)}`,
         svg: taskPriorFigure(runs, figureOptions('task-prior', style, xLimits)),
       },
     ]);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { edParams, edStage } from '../../stages/essential-dynamics.ts';
 import { figureBehaviourStage, figureCalibrationStage, figureEdStage, figureLrStage, figuresIndexStage, figureTaskPriorStage } from '../../stages/figures.ts';
 import { manifestName, readManifest } from '../../stages/figures/common.ts';
+import { approachSummary } from '../../stages/figures/task-prior.ts';
 import { fakeContext, logSteps, STAGES, tempDir, writeEval, writeLlc, writeRun } from './figure-fixtures.ts';
 import { invokeStage } from '../../engine/run/invoke.ts';
 import type { StageDef } from '../../engine/index.ts';
@@ -87,6 +88,9 @@ test('figure stages turn pipeline-format artifacts into SVGs, and index.html gat
     const prior = await runStage(root, 'prior', figureTaskPriorStage, { M: Ms, style }, { evals: priorDirs });
     const priorSvgs = await checkFigures(prior, figureTaskPriorStage, ['task-prior.svg']);
     for (const label of ['M = 2⁴', 'M = 2⁸', '(a) MSE from 0 prediction']) assert.ok(texts(priorSvgs['task-prior.svg']).includes(label), label);
+    // fromTaskMean = 3/√step + M/200 falls with the step: the closest approach is the last checkpoint.
+    const priorCaption = (await readManifest('test', prior))[0].caption!;
+    assert.ok(priorCaption.includes('M = 16: 0.175 at step 1000, 0.175 at step 1000; M = 256: 1.37 at step 1000, 1.37 at step 1000.'), priorCaption);
 
     const llcDirs = [];
     for (const step of [100, 10000]) {
@@ -235,6 +239,14 @@ test('each figure module is in the key of its own figure only: editing one figur
       assert.equal(holders, [stage], `${f} is in the closure of ${holders.join(', ')}`);
     }
   }
+});
+
+test('the task-prior caption reports the closest approach of each run to the task mean and its last value', () => {
+  const summary = approachSummary([
+    { M: 4, steps: [1, 80, 1000], fromZero: [4, 1, 10], fromTaskMean: [5, 0.5, 9] },
+    { M: 1, steps: [1, 80, 1000], fromZero: [4, 2, 2], fromTaskMean: [6, 0.2, 0.02] },
+  ]);
+  assert.is(summary, 'Closest approach to t̄·x in (b), then the last value: M = 4: 0.500 at step 80, 9.00 at step 1000; M = 1: 0.0200 at step 1000, 0.0200 at step 1000.');
 });
 
 test.run();
