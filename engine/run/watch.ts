@@ -5,9 +5,10 @@ import { EventEmitter } from 'node:events';
 import { resolve } from 'node:path';
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
 import { selectTargets, type Graph } from '../key/graph.ts';
-import { clearCodeCache, stageCodeInfo } from '../key/keys.ts';
+import { clearCodeCache } from '../key/keys.ts';
 import { planNodes, type Assessment } from '../key/plan.ts';
 import type { ResourcePools } from './pools.ts';
+import { rerunner, rewatch, stageCodeFiles } from './rerun.ts';
 import type { StageRunner } from './runner.ts';
 import { runGraph, type RunEvents, type RunSummary } from './scheduler.ts';
 import type { Store } from '../types.ts';
@@ -46,23 +47,11 @@ export interface WatchHandle extends EventEmitter<{
 export function startWatch(opts: WatchOptions): WatchHandle {
   const emitter = new EventEmitter() as WatchHandle;
   const configPath = resolve(opts.configFile);
-  let watcher: FSWatcher | null = null;
-  let watched = new Set<string>();
+  const watcher: FSWatcher = chokidarWatch([configPath], { ignoreInitial: true });
+  let watched = new Set([configPath]);
   let runner: StageRunner | null = null;
-  let timer: NodeJS.Timeout | null = null;
-  let busy: Promise<void> | null = null;
-  let pending = false;
   let codeChanged = true;
-  let closed = false;
   const abort = new AbortController();
-
-  const updateWatched = (files: Set<string>) => {
-    const add = [...files].filter((f) => !watched.has(f));
-    const remove = [...watched].filter((f) => !files.has(f));
-    if (remove.length) watcher!.unwatch(remove);
-    if (add.length) watcher!.add(add);
-    watched = files;
-  };
 
   const cycle = async () => {
     let graph: Graph;
@@ -75,9 +64,7 @@ export function startWatch(opts: WatchOptions): WatchHandle {
       return;
     }
     const ids = selectTargets(graph, opts.targets);
-    const files = new Set([configPath]);
-    for (const id of ids) for (const f of (await stageCodeInfo(graph.nodes.get(id)!.decl.stage)).localFiles) files.add(f);
-    updateWatched(files);
+    watched = rewatch(watcher, watched, new Set([configPath, ...(await stageCodeFiles(graph, ids))]));
 
     const plan = await planNodes({ store: opts.store, root: opts.root, graph, force: new Set() }, ids);
     const stale = [...plan.values()].filter((a) => a.status === 'stale');
@@ -111,41 +98,25 @@ export function startWatch(opts: WatchOptions): WatchHandle {
     emitter.emit('run', summary);
   };
 
-  const trigger = () => {
-    if (closed) return;
-    if (busy) {
-      pending = true;
-      return;
-    }
-    busy = cycle()
-      .catch((err) => {
-        opts.print(`watch: ${(err as Error).stack ?? err}`);
-        emitter.emit('problem', err as Error);
-      })
-      .finally(() => {
-        busy = null;
-        if (pending && !closed) {
-          pending = false;
-          trigger();
-        } else if (!closed) emitter.emit('idle');
-      });
-  };
-
-  watcher = chokidarWatch([configPath], { ignoreInitial: true });
-  watched = new Set([configPath]);
+  const runs = rerunner(cycle, {
+    debounceMs: opts.debounceMs ?? 200,
+    onError: (err) => {
+      opts.print(`watch: ${err.stack ?? err}`);
+      emitter.emit('problem', err);
+    },
+    onIdle: () => emitter.emit('idle'),
+  });
   watcher.on('all', (_event, path) => {
     if (resolve(path) !== configPath) codeChanged = true;
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(trigger, opts.debounceMs ?? 200);
+    runs.soon();
   });
-  watcher.on('ready', trigger);
+  watcher.on('ready', runs.now);
 
   emitter.close = async () => {
-    closed = true;
-    if (timer) clearTimeout(timer);
+    const finished = runs.close(); // no further cycles from here on
     abort.abort();
-    await busy;
-    await watcher?.close();
+    await finished;
+    await watcher.close();
     await runner?.close();
   };
   return emitter;

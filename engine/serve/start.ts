@@ -6,7 +6,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { watch as chokidarWatch } from 'chokidar';
 import type { Graph } from '../key/graph.ts';
-import { clearCodeCache, codeInfo } from '../key/keys.ts';
+import { clearCodeCache } from '../key/keys.ts';
+import { rerunner, rewatch, stageCodeFiles } from '../run/rerun.ts';
 import { isStale, lockPath } from '../store/lock.ts';
 import { readFailure } from '../store/logs.ts';
 import { planNodes } from '../key/plan.ts';
@@ -87,10 +88,6 @@ export function followStore(opts: FollowOptions): { close(): Promise<void> } {
   const dirs = ['records', 'locks', 'failures'].map((d) => join(root, d));
   const watcher = chokidarWatch([resolve(opts.configFile), ...dirs], { ignoreInitial: true, depth: 2 });
   let codeFiles = new Set<string>();
-  let timer: NodeJS.Timeout | null = null;
-  let busy: Promise<void> | null = null;
-  let again = false;
-  let closed = false;
 
   const cycle = async () => {
     let graph: Graph;
@@ -101,45 +98,19 @@ export function followStore(opts: FollowOptions): { close(): Promise<void> } {
       opts.hub.setProblem((err as Error).message);
       return;
     }
-    const files = new Set<string>();
-    for (const id of graph.order) for (const f of (await codeInfo(graph.nodes.get(id)!.decl.stage.module)).localFiles) files.add(f);
-    const add = [...files].filter((f) => !codeFiles.has(f));
-    const gone = [...codeFiles].filter((f) => !files.has(f));
-    if (gone.length) watcher.unwatch(gone);
-    if (add.length) watcher.add(add);
-    codeFiles = files;
+    codeFiles = rewatch(watcher, codeFiles, await stageCodeFiles(graph, graph.order));
     await planAll(opts.hub, graph, opts.store, opts.root);
   };
-  const trigger = () => {
-    if (closed) return;
-    if (busy) {
-      again = true;
-      return;
-    }
-    busy = cycle()
-      .catch((err) => opts.warn(`serve: re-planning failed: ${(err as Error).message}`))
-      .finally(() => {
-        busy = null;
-        if (again) {
-          again = false;
-          trigger();
-        }
-      });
-  };
-  watcher.on('all', () => {
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(trigger, opts.debounceMs ?? 250);
-  });
-  watcher.on('ready', trigger);
+  const runs = rerunner(cycle, { debounceMs: opts.debounceMs ?? 250, onError: (err) => opts.warn(`serve: re-planning failed: ${err.message}`) });
+  watcher.on('all', runs.soon);
+  watcher.on('ready', runs.now);
   // Stale locks (a killed builder) stop counting after a while without any file event: look again now and then.
-  const poll = setInterval(() => opts.hub.run.active || trigger(), 15_000);
+  const poll = setInterval(() => opts.hub.run.active || runs.now(), 15_000);
   poll.unref();
   return {
     async close() {
-      closed = true;
       clearInterval(poll);
-      if (timer) clearTimeout(timer);
-      await busy;
+      await runs.close();
       await watcher.close();
     },
   };
