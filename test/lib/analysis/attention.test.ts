@@ -4,8 +4,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { attentionMetrics, leadingBlock, positionsOfType } from '../../../lib/analysis/attention.ts';
-import { Transformer, type ModelConfig } from '../../../lib/model.ts';
-import type { TensorMap } from '../../../lib/tensorfile.ts';
+import { Transformer } from '../../../lib/model.ts';
+import { fixture, oracleParams, oracleXs, oracleYs } from '../oracle-fixture.ts';
 import { initBackend } from '../../../lib/backend.ts';
 
 test.before(async () => {
@@ -69,24 +69,13 @@ test('leadingBlock drops the last row and column; positionsOfType splits x and y
   assert.throws(() => attentionMetrics(new Float64Array(5), 1, 2), /B·T·T = 4/);
 });
 
-interface Fixture {
-  config: ModelConfig;
-  batch: { B: number; xs: string; ys: string };
-  params: Record<string, { shape: number[]; data: string }>;
-}
-const f32 = (b64: string) => {
-  const bytes = Buffer.from(b64, 'base64');
-  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-};
 
 test('Transformer.attentionProbs matches the float64 PyTorch oracle', () => {
-  const fx = JSON.parse(readFileSync(new URL('../../fixtures/oracle.json', import.meta.url), 'utf8')) as Fixture;
   const oracle = JSON.parse(readFileSync(new URL('../../fixtures/analysis-oracle.json', import.meta.url), 'utf8')) as { attention: number[][][][][] };
-  const params: TensorMap = Object.fromEntries(Object.entries(fx.params).map(([n, p]) => [n, { shape: p.shape, data: f32(p.data) }]));
-  const model = new Transformer(fx.config, params);
+  const model = new Transformer(fixture.config, oracleParams);
   try {
-    const probs = model.attentionProbs(f32(fx.batch.xs), f32(fx.batch.ys), fx.batch.B);
-    assert.is(probs.length, fx.config.layers);
+    const probs = model.attentionProbs(oracleXs, oracleYs, fixture.batch.B);
+    assert.is(probs.length, fixture.config.layers);
     const expected = oracle.attention.map((layer) => layer.flat(3));
     let worst = 0;
     probs.forEach((p, l) => {

@@ -5,7 +5,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { hutchinsonTrace, hvpFromGradients, lanczosTopEigenvalues } from '../../../lib/analysis/hessian.ts';
-import { paramShapes, type ModelConfig } from '../../../lib/model.ts';
+import { paramShapes } from '../../../lib/model.ts';
+import { fixture, oracleParams, oracleXs, oracleYs } from '../oracle-fixture.ts';
 import { rngStream } from '../../../lib/rng.ts';
 import { exactHvp } from '../../../lib/analysis/hvp.ts';
 import { hessianStatistics, mseOperators } from '../../../stages/analysis/hessian-run.ts';
@@ -88,23 +89,13 @@ test('hvpFromGradients is exact for a quadratic and O(h²) for a cubic', () => {
   assert.equal(Array.from(hvpFromGradients(grad, w, 1e-3)(new Float64Array(3))), [0, 0, 0]);
 });
 
-interface Fixture {
-  config: ModelConfig;
-  batch: { B: number; xs: string; ys: string };
-  params: Record<string, { shape: number[]; data: string }>;
-}
-const f32 = (b64: string) => {
-  const bytes = Buffer.from(b64, 'base64');
-  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-};
 
 test('on the paper model (51,717 parameters): exact HVPs give the float64 PyTorch top-3 eigenvalues and trace', () => {
-  const fx = JSON.parse(readFileSync(new URL('../../fixtures/oracle.json', import.meta.url), 'utf8')) as Fixture;
   const oracle = JSON.parse(readFileSync(new URL('../../fixtures/analysis-oracle.json', import.meta.url), 'utf8')) as { loss: number; topEigenvalues: number[]; trace: number; traceStdErr: number };
-  const shapes = paramShapes(fx.config);
-  const w = Float64Array.from(shapes.flatMap((s) => Array.from(f32(fx.params[s.name].data))));
+  const shapes = paramShapes(fixture.config);
+  const w = Float64Array.from(shapes.flatMap((s) => Array.from(oracleParams[s.name].data)));
   assert.is(w.length, 51717);
-  const exact = exactHvp(fx.config, w, f32(fx.batch.xs), f32(fx.batch.ys), fx.batch.B);
+  const exact = exactHvp(fixture.config, w, oracleXs, oracleYs, fixture.batch.B);
   try {
     assert.ok(rel(exact.loss, oracle.loss) < 1e-5);
     const stats = hessianStatistics(exact.hvp, w.length, hessianParams.parse({ lanczosSteps: 20, probes: 8 }));
@@ -128,11 +119,10 @@ test('on the paper model (51,717 parameters): exact HVPs give the float64 PyTorc
 });
 
 test('on the paper model, vᵀHv from exact HVPs matches the second difference of the loss; gradient differences agree at small h', () => {
-  const fx = JSON.parse(readFileSync(new URL('../../fixtures/oracle.json', import.meta.url), 'utf8')) as Fixture;
-  const shapes = paramShapes(fx.config);
-  const w = Float64Array.from(shapes.flatMap((s) => Array.from(f32(fx.params[s.name].data))));
-  const ops = mseOperators(fx.config, shapes, f32(fx.batch.xs), f32(fx.batch.ys), fx.batch.B);
-  const exact = exactHvp(fx.config, w, f32(fx.batch.xs), f32(fx.batch.ys), fx.batch.B);
+  const shapes = paramShapes(fixture.config);
+  const w = Float64Array.from(shapes.flatMap((s) => Array.from(oracleParams[s.name].data)));
+  const ops = mseOperators(fixture.config, shapes, oracleXs, oracleYs, fixture.batch.B);
+  const exact = exactHvp(fixture.config, w, oracleXs, oracleYs, fixture.batch.B);
   try {
     const rng = rngStream(9, 'direction');
     const v = Float64Array.from({ length: w.length }, () => rng.normal());
