@@ -7,9 +7,8 @@ import { z } from 'zod';
 import { defineStage } from '../engine/index.ts';
 import { fromScale } from '../lib/sgld-params.ts';
 import { deviceResources, requestedDevice } from '../lib/device.ts';
-import { modelConfigSchema, taskConfigSchema } from './schemas.ts';
+import { modelConfigSchema, sgldEffortFields, taskConfigSchema } from './schemas.ts';
 
-const positiveInt = z.number().int().positive();
 
 const finite = z.number().finite();
 
@@ -28,14 +27,7 @@ export const samplerFields = z.strictObject({
   gradientScale: finite.positive().optional(),
   localizationScale: finite.nonnegative().optional(),
   noiseScale: finite.positive().optional(),
-  chains: positiveInt,
-  burnin: z.number().int().nonnegative(),
-  draws: positiveInt,
-  /** m: minibatch size of each SGLD step. */
-  batchSize: positiveInt,
-  /** n: sequences in the LLC dataset. */
-  datasetSize: positiveInt,
-  seed: z.number().int().nonnegative(),
+  ...sgldEffortFields,
 });
 
 /** The sampler as the llc stage takes it: one parameterisation, m ≤ n; output always (eps, nbeta, gamma). */

@@ -6,6 +6,22 @@ import { z } from 'zod';
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
 
+/**
+ * The effort of an LLC estimate, the same for the regression and the language model (docs/llc.md):
+ * `chains` SGLD chains of `burnin` + `draws` steps, each step on a minibatch of m = batchSize drawn
+ * from the n = datasetSize sequences (rows) of the LLC dataset, seeded by `seed`.
+ */
+export const sgldEffortFields = {
+  chains: positiveInt,
+  burnin: nonNegativeInt,
+  draws: positiveInt,
+  /** m: minibatch size of each SGLD step. */
+  batchSize: positiveInt,
+  /** n: sequences (rows) in the LLC dataset; L₀ is the loss over all of them. */
+  datasetSize: positiveInt,
+  seed: nonNegativeInt,
+};
+
 /** M: the number of distinct pretraining tasks, or "inf" for the Gaussian task prior (docs/task.md). */
 export const taskCountSchema = z.union([positiveInt, z.literal('inf')]);
 

@@ -1,10 +1,9 @@
 // Attention-metric grids and the heads that move most per stage (docs/figures.md "Attention metrics").
-import { Figure, paperSizes, type LegendItem } from './figure.ts';
-import { BRIGHT, DEEP, sequential } from './palette.ts';
-import { colorsForStages, shadeStages, stageIndexAt, stageLegend, type StageSpan } from './stages.ts';
+import { Figure, paperSizes } from './figure.ts';
+import { sequential } from './palette.ts';
+import { colorsForStages, stageLegend, type StageSpan } from './stages.ts';
 import { plotStyle, type FigureOptions } from './style.ts';
-import type { Panel } from './panel.ts';
-import { STEP_LABEL, hessianPanel, indexLines, meanStd, stagedPanel, stepAxis, sub, type HessianSeries } from './mechanism-panels.ts';
+import { stagedPanel, stepAxis } from './mechanism-panels.ts';
 
 export interface AttentionSeries {
   steps: number[];

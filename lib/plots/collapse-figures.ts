@@ -1,10 +1,10 @@
 // Layer-norm, unembedding and embedding collapse (docs/figures.md "Layer-norm and embedding collapse").
-import { Figure, paperSizes, type LegendItem } from './figure.ts';
-import { BRIGHT, DEEP, sequential } from './palette.ts';
-import { colorsForStages, shadeStages, stageIndexAt, stageLegend, type StageSpan } from './stages.ts';
+import { Figure, paperSizes } from './figure.ts';
+import { BRIGHT, sequential } from './palette.ts';
+import { colorsForStages, stageLegend, type StageSpan } from './stages.ts';
 import { plotStyle, type FigureOptions } from './style.ts';
 import type { Panel } from './panel.ts';
-import { STEP_LABEL, hessianPanel, indexLines, meanStd, stagedPanel, stepAxis, sub, type HessianSeries } from './mechanism-panels.ts';
+import { indexLines, meanStd, stagedPanel } from './mechanism-panels.ts';
 
 export interface LayerNormSeries {
   steps: number[];

@@ -1,10 +1,8 @@
 // Essential dynamics of five fingerprints, one row each (docs/figures.md "ED variants").
-import { Figure, paperSizes, type LegendItem } from './figure.ts';
-import { BRIGHT, DEEP, sequential } from './palette.ts';
-import { colorsForStages, shadeStages, stageIndexAt, stageLegend, type StageSpan } from './stages.ts';
+import { Figure, paperSizes } from './figure.ts';
+import { DEEP } from './palette.ts';
+import { colorsForStages, stageIndexAt, stageLegend, type StageSpan } from './stages.ts';
 import { plotStyle, type FigureOptions } from './style.ts';
-import type { Panel } from './panel.ts';
-import { STEP_LABEL, hessianPanel, indexLines, meanStd, stagedPanel, stepAxis, sub, type HessianSeries } from './mechanism-panels.ts';
 
 export interface EdVariantRow {
   title: string;

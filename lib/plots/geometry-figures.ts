@@ -1,11 +1,10 @@
 // Curvature and learning-coefficient figures (docs/figures.md "Hessian", "ICL scores"): the Hessian
 // alone, per-position λ̂ with the Hessian, unembedding LN with the Hessian, ICL scores, λ̂ against loss.
-import { Figure, paperSizes, type LegendItem } from './figure.ts';
+import { Figure, paperSizes } from './figure.ts';
 import { BRIGHT, DEEP, sequential } from './palette.ts';
-import { colorsForStages, shadeStages, stageIndexAt, stageLegend, type StageSpan } from './stages.ts';
+import { colorsForStages, stageIndexAt, stageLegend, type StageSpan } from './stages.ts';
 import { plotStyle, type FigureOptions } from './style.ts';
-import type { Panel } from './panel.ts';
-import { STEP_LABEL, hessianPanel, indexLines, meanStd, stagedPanel, stepAxis, sub, type HessianSeries } from './mechanism-panels.ts';
+import { STEP_LABEL, hessianPanel, indexLines, stagedPanel, sub, type HessianSeries } from './mechanism-panels.ts';
 
 /** hessian: top eigenvalues and trace of the loss Hessian over training, log y. */
 export function hessianFigure(h: HessianSeries, stages: StageSpan[], o: FigureOptions): string {

@@ -13,22 +13,15 @@
 import os from 'node:os';
 import { z } from 'zod';
 import { defineStage } from '../../engine/index.ts';
+import { sgldEffortFields } from '../schemas.ts';
 
-const positiveInt = z.number().int().positive();
 
 export const lmSamplerSchema = z
   .strictObject({
     eps: z.number().positive(),
     nbeta: z.number().positive(),
     gamma: z.number().nonnegative(),
-    chains: positiveInt,
-    burnin: z.number().int().nonnegative(),
-    draws: positiveInt,
-    /** Rows per SGLD minibatch. */
-    batchSize: positiveInt,
-    /** Rows in the LLC dataset (L₀ is the loss over all of them). */
-    datasetSize: positiveInt,
-    seed: z.number().int().nonnegative(),
+    ...sgldEffortFields,
     l0: z.enum(['correct', 'paper-biased']).default('correct'),
   })
   .refine((s) => s.batchSize <= s.datasetSize, { message: 'batchSize must be <= datasetSize', path: ['batchSize'] });

@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../lib/backend.ts';
-import { Transformer, paramShapes, type ModelAblation, type ModelConfig } from '../../lib/model.ts';
+import { Transformer, paramShapes, type ModelAblation } from '../../lib/model.ts';
 import { Adam } from '../../lib/optim.ts';
 import { relErr } from './compare.ts';
 import { f32, fixture, oracleParams, oracleXs, oracleYs } from './oracle-fixture.ts';
