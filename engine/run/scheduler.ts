@@ -7,7 +7,7 @@ import { buildNode, workDirFor } from './build.ts';
 import { upstreamClosure, type Graph, type GraphNode } from '../key/graph.ts';
 import type { Fingerprint } from '../key/keys.ts';
 import { removeTree } from '../store/fsutil.ts';
-import { acquireLock } from '../store/lock.ts';
+import { acquireLock, type Lock } from '../store/lock.ts';
 import { badOutputs, materialiseView, publishOutputs } from '../store/outputs.ts';
 import { assess, writePointer, type AssessContext } from '../key/plan.ts';
 import { LogCollector, writeFailure } from '../store/logs.ts';
@@ -170,13 +170,17 @@ async function runNode(opts: ScheduleOptions, ctx: AssessContext, node: GraphNod
     const hold = opts.holdBack?.(node);
     if (hold) return done('skipped', { key, error: hold, reasons });
     const request = typeof node.decl.stage.resources === 'function' ? node.decl.stage.resources(node.params) : node.decl.stage.resources;
+    let lock: Lock | undefined; // once held, it also shows the progress to other processes (serve)
     const hooks: RunHooks = {
       signal: opts.signal,
       log: (level, msg) => {
         log.add(level, msg);
         opts.events.log(node.id, level, msg);
       },
-      progress: (d, t, u) => opts.events.progress(node.id, d, t, u),
+      progress: (d, t, u) => {
+        opts.events.progress(node.id, d, t, u);
+        lock?.progress(d, t, u);
+      },
     };
     if (opts.remote) {
       // No build lock here: the worker that builds takes it where it builds (holding it here would
@@ -190,7 +194,7 @@ async function runNode(opts: ScheduleOptions, ctx: AssessContext, node: GraphNod
       if (node.decl.publishTo) await publishOutputs(opts.store, record, node.decl.publishTo);
       return { ...done('built', { key, record, reasons }), seconds: (performance.now() - tBuild) / 1000 };
     }
-    const lock = await acquireLock(opts.root, key!, opts.signal, () => opts.events.waiting(node.id, 'another process holds its build lock; waiting'));
+    lock = await acquireLock(opts.root, key!, opts.signal, () => opts.events.waiting(node.id, 'another process holds its build lock; waiting'));
     try {
       if (!ctx.force.has(node.id)) {
         // Someone may have built it while we waited for the lock.
@@ -203,6 +207,7 @@ async function runNode(opts: ScheduleOptions, ctx: AssessContext, node: GraphNod
       try {
         started = true;
         opts.events.start(node.id, reasons);
+        await lock.started();
         const inputs = await resolveInputs(opts, node, upRecords as Map<string, BuildRecord>);
         const upstream = node.decl.stage.provenance ? await upstreamBuilds(opts, node, outcomes) : undefined;
         const record = await buildNode(

@@ -108,7 +108,7 @@ export class Hub {
    * whose key is still current stay 'built'; `seen` (standalone serve) marks stale nodes another
    * process is building (its lock) or whose last attempt at this key failed (its failure file).
    */
-  setPlan(graph: Graph, plan: Map<string, Assessment>, seen: Map<string, { state: 'running'; runner: string } | { state: 'failed'; error: string }> = new Map()): void {
+  setPlan(graph: Graph, plan: Map<string, Assessment>, seen: Map<string, { state: 'running' | 'queued'; runner: string } | { state: 'failed'; error: string }> = new Map()): void {
     this.graph = graph;
     this.plan = plan;
     this.problem = null;
@@ -135,7 +135,11 @@ export class Hub {
         const built = this.builtKeys.has(id) && this.builtKeys.get(id) === a.key;
         view = { ...base, state: built ? 'built' : 'fresh', reasons: [], key: a.key, seconds: a.record!.wallSeconds };
       } else if (prev?.state === 'running' && this.run.active) view = { ...prev, ...base };
-      else if (seen.get(id)?.state === 'running') view = { ...base, state: 'running', reasons: a.reasons, key: a.key, runner: (seen.get(id) as { runner: string }).runner, since: prev?.since ?? Date.now() };
+      else if (seen.get(id)?.state === 'running') {
+        const same = prev?.state === 'running' && prev.key === a.key;
+        view = { ...base, state: 'running', reasons: a.reasons, key: a.key, runner: (seen.get(id) as { runner: string }).runner, since: same ? prev.since : Date.now(), progress: same ? prev.progress : undefined };
+      }
+      else if (seen.get(id)?.state === 'queued') view = { ...base, state: 'stale', reasons: [`queued in ${(seen.get(id) as { runner: string }).runner}`, ...a.reasons], key: a.key };
       else if (seen.get(id)?.state === 'failed') view = { ...base, state: 'failed', reasons: a.reasons, key: a.key, error: (seen.get(id) as { error: string }).error };
       else view = { ...base, state: 'stale', reasons: a.reasons, key: a.key };
       this.views.set(id, view);
@@ -167,22 +171,7 @@ export class Hub {
         log.add(level, msg);
         this.emit({ type: 'log', id, line: log.lines().at(-1)! });
       },
-      progress: (id, done, total, unit) => {
-        const v = this.views.get(id);
-        if (!v) return;
-        const now = Date.now();
-        let first = this.progressFirst.get(id);
-        if (!first) this.progressFirst.set(id, (first = { t: now, done }));
-        const p: ProgressView = { done, total, unit };
-        if (now > first.t && done > first.done) {
-          p.rate = (done - first.done) / ((now - first.t) / 1000);
-          p.eta = (total - done) / p.rate;
-        }
-        v.progress = p;
-        if (now - (this.progressSent.get(id) ?? 0) < PROGRESS_EVERY_MS && done < total) return;
-        this.progressSent.set(id, now);
-        this.emit({ type: 'node', node: v });
-      },
+      progress: (id, done, total, unit) => this.showProgress(id, done, total, unit),
       waiting: (id, msg) => {
         const log = this.liveLogs.get(id) ?? new LogCollector();
         this.liveLogs.set(id, log);
@@ -190,6 +179,26 @@ export class Hub {
       },
       finish: (o: NodeOutcome) => this.finish(o),
     };
+  }
+
+  /**
+   * A running node's progress: from this process's run, or read from another process's build lock
+   * (standalone serve). Rate and ETA are measured from the first report seen.
+   */
+  showProgress(id: string, done: number, total: number, unit?: string, now = Date.now()): void {
+    const v = this.views.get(id);
+    if (!v || v.state !== 'running') return;
+    let first = this.progressFirst.get(id);
+    if (!first || done < first.done) this.progressFirst.set(id, (first = { t: now, done }));
+    const p: ProgressView = { done, total, unit };
+    if (now > first.t && done > first.done) {
+      p.rate = (done - first.done) / ((now - first.t) / 1000);
+      p.eta = (total - done) / p.rate;
+    }
+    v.progress = p;
+    if (now - (this.progressSent.get(id) ?? 0) < PROGRESS_EVERY_MS && done < total) return;
+    this.progressSent.set(id, now);
+    this.emit({ type: 'node', node: v });
   }
 
   private finish(o: NodeOutcome): void {

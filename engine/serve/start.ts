@@ -8,7 +8,7 @@ import { watch as chokidarWatch } from 'chokidar';
 import type { Graph } from '../key/graph.ts';
 import { clearCodeCache } from '../key/keys.ts';
 import { rerunner, rewatch, stageCodeFiles } from '../run/rerun.ts';
-import { isStale, lockPath } from '../store/lock.ts';
+import { isStale, lockPath, lockStarted, readLockProgress } from '../store/lock.ts';
 import { readFailure } from '../store/logs.ts';
 import { planNodes } from '../key/plan.ts';
 import type { Store } from '../types.ts';
@@ -51,8 +51,9 @@ export async function openDashboard(opts: OpenDashboardOptions): Promise<Dashboa
 }
 
 /**
- * Plans every node of `graph`; a stale node whose build lock a live process holds is running there,
- * and one whose last attempt at its current key failed is shown failed.
+ * Plans every node of `graph`; a stale node whose build lock a live process holds is running there
+ * (or queued there, until that process marks it started), and one whose last attempt at its current
+ * key failed is shown failed.
  */
 export async function planAll(hub: Hub, graph: Graph, store: Store, root: string): Promise<void> {
   const plan = await planNodes({ store, root, graph, force: new Set() }, graph.order);
@@ -60,13 +61,25 @@ export async function planAll(hub: Hub, graph: Graph, store: Store, root: string
   for (const a of plan.values()) {
     if (a.status !== 'stale' || !a.key) continue;
     const file = lockPath(root, a.key);
-    if (existsSync(file) && !isStale(file)) seen.set(a.id, { state: 'running', runner: 'another process' });
+    if (existsSync(file) && !isStale(file)) seen.set(a.id, lockStarted(file) ? { state: 'running', runner: 'another process' } : { state: 'queued', runner: 'another process' });
     else {
       const f = readFailure(root, a.stage, a.id);
       if (f && f.key === a.key && !f.interrupted) seen.set(a.id, { state: 'failed', error: f.error });
     }
   }
   hub.setPlan(graph, plan, seen);
+}
+
+const PROGRESS_POLL_MS = 1_000;
+
+/** The progress of every node that another process is building, as its build lock holder published it. */
+export function showOthersProgress(hub: Hub, root: string): void {
+  if (hub.run.active) return; // this process builds: its own run reports progress
+  for (const v of hub.views.values()) {
+    if (v.state !== 'running' || !v.runner || !v.key) continue;
+    const p = readLockProgress(root, v.key);
+    if (p) hub.showProgress(v.id, p.done, p.total, p.unit, p.at);
+  }
 }
 
 export interface FollowOptions {
@@ -86,7 +99,9 @@ export interface FollowOptions {
 export function followStore(opts: FollowOptions): { close(): Promise<void> } {
   const root = resolve(opts.root);
   const dirs = ['records', 'locks', 'failures'].map((d) => join(root, d));
-  const watcher = chokidarWatch([resolve(opts.configFile), ...dirs], { ignoreInitial: true, depth: 2 });
+  // Progress files change every second while another process builds: read by the poll below, they
+  // are no reason to re-plan.
+  const watcher = chokidarWatch([resolve(opts.configFile), ...dirs], { ignoreInitial: true, depth: 2, ignored: (p: string) => /\.progress(\.\d+\.tmp)?$/.test(p) });
   let codeFiles = new Set<string>();
 
   const cycle = async () => {
@@ -107,9 +122,12 @@ export function followStore(opts: FollowOptions): { close(): Promise<void> } {
   // Stale locks (a killed builder) stop counting after a while without any file event: look again now and then.
   const poll = setInterval(() => opts.hub.run.active || runs.now(), 15_000);
   poll.unref();
+  const progress = setInterval(() => showOthersProgress(opts.hub, root), PROGRESS_POLL_MS);
+  progress.unref();
   return {
     async close() {
       clearInterval(poll);
+      clearInterval(progress);
       await runs.close();
       await watcher.close();
     },

@@ -1,6 +1,8 @@
 // Per-node-key build locks across processes sharing one cache: an O_EXCL lock file holding
 // { pid, host }, kept alive by a heartbeat (mtime). A lock is stale when its holder is a dead
 // process on this host, or when its heartbeat stopped (holder on another host, or frozen).
+// Next to it, the holder keeps the node's latest progress (`<key>.progress`, at most one write a
+// second), so that a dashboard in another process (`serve`) can show it.
 import { hostname } from 'node:os';
 import { promises as fsp, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -10,19 +12,60 @@ import { processAlive } from './fsutil.ts';
 const HEARTBEAT_MS = 5_000;
 const STALE_MS = 60_000;
 const POLL_MS = 100;
+const PROGRESS_EVERY_MS = 1_000;
 
 export interface Lock {
+  /** Marks the build as started (it had waited for its CPU/GPU units until now): serve shows it running. */
+  started(): Promise<void>;
+  /** Publishes the node's progress next to the lock (throttled; the last value always lands). */
+  progress(done: number, total: number, unit?: string): void;
+  /** Removes the lock and its progress file. */
   release(): Promise<void>;
+}
+
+/** A build's progress as its lock holder last published it; `at`: ms since epoch. */
+export interface LockProgress {
+  done: number;
+  total: number;
+  unit?: string;
+  at: number;
 }
 
 interface LockInfo {
   pid: number;
   host: string;
   at: string;
+  /** When the build started: absent while the holder waits for its CPU/GPU units. */
+  started?: string;
 }
 
 export function lockPath(root: string, key: string): string {
   return join(root, 'locks', `${key}.lock`);
+}
+
+export function progressPath(root: string, key: string): string {
+  return join(root, 'locks', `${key}.progress`);
+}
+
+/** Whether the holder of the lock file at `file` has started building (rather than waiting for units). */
+export function lockStarted(file: string): boolean {
+  try {
+    return Boolean((JSON.parse(readFileSync(file, 'utf8')) as LockInfo).started);
+  } catch {
+    return false;
+  }
+}
+
+/** The progress another process published for `key`, if its lock is live. */
+export function readLockProgress(root: string, key: string): LockProgress | null {
+  const lock = lockPath(root, key);
+  try {
+    if (isStale(lock)) return null;
+    const p = JSON.parse(readFileSync(progressPath(root, key), 'utf8')) as LockProgress;
+    return Number.isFinite(p.done) && Number.isFinite(p.total) ? p : null;
+  } catch {
+    return null; // no lock, no progress yet
+  }
 }
 
 /** Whether the lock file at `file` belongs to a holder that can no longer release it. */
@@ -75,7 +118,10 @@ async function breakIfStale(file: string): Promise<void> {
     return;
   }
   try {
-    if (isStale(file)) await fsp.rm(file, { force: true });
+    if (isStale(file)) {
+      await fsp.rm(file, { force: true });
+      await fsp.rm(file.replace(/\.lock$/, '.progress'), { force: true });
+    }
   } finally {
     await fsp.rm(breaker, { force: true });
   }
@@ -103,12 +149,58 @@ export async function acquireLock(root: string, key: string, signal?: AbortSigna
     fsp.utimes(file, now, now).catch(() => {});
   }, HEARTBEAT_MS);
   heartbeat.unref();
+  const progress = progressWriter(progressPath(root, key));
   let released = false;
   return {
+    async started() {
+      // Rewritten by rename: a reader (isStale, another acquirer) sees the old or the new content, and
+      // the file exists throughout, so the O_EXCL exclusion holds.
+      const tmp = `${file}.${process.pid}.tmp`;
+      await fsp.writeFile(tmp, JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString(), started: new Date().toISOString() } satisfies LockInfo));
+      await fsp.rename(tmp, file);
+    },
+    progress: progress.set,
     async release() {
       if (released) return;
       released = true;
       clearInterval(heartbeat);
+      await progress.close();
+      await fsp.rm(file, { force: true });
+    },
+  };
+}
+
+/**
+ * Writes the latest progress to `file` at most once per PROGRESS_EVERY_MS (a write is a rename of a
+ * temp file: a reader never sees half of one); the value set last is written when the interval ends.
+ * close() waits for the write in flight and removes the file.
+ */
+function progressWriter(file: string): { set(done: number, total: number, unit?: string): void; close(): Promise<void> } {
+  let latest: LockProgress | null = null;
+  let lastWrite = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let writing: Promise<void> = Promise.resolve();
+  let closed = false;
+  const write = () => {
+    timer = undefined;
+    if (closed || !latest) return;
+    const value = JSON.stringify(latest);
+    lastWrite = Date.now();
+    const tmp = `${file}.${process.pid}.tmp`;
+    writing = writing.then(() => fsp.writeFile(tmp, value).then(() => fsp.rename(tmp, file))).catch(() => {}); // best effort: only a view
+  };
+  return {
+    set(done, total, unit) {
+      latest = { done, total, ...(unit ? { unit } : {}), at: Date.now() };
+      if (closed || timer) return;
+      const wait = lastWrite + PROGRESS_EVERY_MS - Date.now();
+      if (wait <= 0) write();
+      else (timer = setTimeout(write, wait)).unref();
+    },
+    async close() {
+      closed = true;
+      clearTimeout(timer);
+      await writing;
       await fsp.rm(file, { force: true });
     },
   };

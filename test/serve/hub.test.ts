@@ -1,9 +1,6 @@
 // The dashboard's model without a browser: grouping of node ids, state transitions from a run's
 // events, what standalone `serve` infers from the store (a live lock = running, a failure file =
 // failed), and series merged across records.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { dirname } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readYamlFile, validateConfig } from '../../engine/cli/config.ts';
@@ -13,8 +10,8 @@ import type { NodeOutcome } from '../../engine/run/scheduler.ts';
 import { results } from '../../engine/serve/details.ts';
 import { groupOf, labelInGroup, withoutCoordinate } from '../../engine/serve/groups.ts';
 import { Hub } from '../../engine/serve/hub.ts';
-import { planAll } from '../../engine/serve/start.ts';
-import { lockPath } from '../../engine/store/lock.ts';
+import { planAll, showOthersProgress } from '../../engine/serve/start.ts';
+import { acquireLock } from '../../engine/store/lock.ts';
 import { openLocalStore } from '../../engine/store/local.ts';
 import { configSchema, declare, type DashConfig } from './fixtures/pipeline.ts';
 import { DashSandbox } from './helpers.ts';
@@ -82,11 +79,15 @@ test('standalone serve: a live build lock shows running, a failure file at the c
     const graph = await toyGraph(sb);
     const store = openLocalStore(sb.root);
     const sideKey = (await planNodes({ store, root: sb.root, graph, force: new Set() }, graph.order)).get('side')!.key!;
-    // Another live process (this one) holds side's build lock.
-    mkdirSync(dirname(lockPath(sb.root, sideKey)), { recursive: true });
-    writeFileSync(lockPath(sb.root, sideKey), JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString() }));
+    // Another live process (this one) holds side's build lock: queued there until it starts.
+    const held = await acquireLock(sb.root, sideKey);
     const hub = new Hub(sb.config);
     await planAll(hub, graph, store, sb.root);
+    assert.is(hub.views.get('side')!.state, 'stale');
+    assert.is(hub.views.get('side')!.reasons[0], 'queued in another process');
+    await held.started();
+    await planAll(hub, graph, store, sb.root);
+    await held.release();
     const state = Object.fromEntries([...hub.views.values()].map((v) => [v.id, v.state]));
     assert.equal(state, { count: 'fresh', side: 'running', boom: 'failed', plot: 'fresh' });
     assert.is(hub.views.get('boom')!.error, 'boom: the toy stage failed on purpose');
@@ -96,6 +97,43 @@ test('standalone serve: a live build lock shows running, a failure file at the c
     assert.equal(r.charts, [{ chart: 'inverse', x: 'step', y: 'inverse', logX: false, logY: false, lines: [{ name: 'count', points: [[1, 1], [2, 0.5], [3, 1 / 3]] }] }]);
     assert.equal(r.figures.map((f) => [f.node, f.file, f.title, f.caption, f.section]), [['plot', 'bar.svg', 'The count', 'counted to 3', 'Toys']]);
     assert.equal(r.groups.find((g) => g.group === 'boom')!.counts, { failed: 1 });
+  } finally {
+    await sb.cleanup();
+  }
+});
+
+test("standalone serve: another process's progress is read from its build lock (rate from two reports; a re-plan keeps it)", async () => {
+  const sb = new DashSandbox();
+  try {
+    sb.writeConfig({ count: { n: 3, delayMs: 0 }, side: 5 });
+    const graph = await toyGraph(sb);
+    const store = openLocalStore(sb.root);
+    const sideKey = (await planNodes({ store, root: sb.root, graph, force: new Set() }, graph.order)).get('side')!.key!;
+    const lock = await acquireLock(sb.root, sideKey); // the builder in "another process"
+    await lock.started();
+    try {
+      const hub = new Hub(sb.config);
+      await planAll(hub, graph, store, sb.root);
+      showOthersProgress(hub, sb.root);
+      assert.is(hub.views.get('side')!.progress, undefined, 'nothing published yet');
+      lock.progress(2, 10, 'steps');
+      await new Promise((r) => setTimeout(r, 100));
+      showOthersProgress(hub, sb.root);
+      assert.equal(hub.views.get('side')!.progress, { done: 2, total: 10, unit: 'steps' });
+      await new Promise((r) => setTimeout(r, 400));
+      lock.progress(6, 10, 'steps'); // 4 steps in ≈ 0.5 s of the builder's time
+      await new Promise((r) => setTimeout(r, 700));
+      showOthersProgress(hub, sb.root);
+      const p = hub.views.get('side')!.progress!;
+      assert.is(p.done, 6);
+      assert.ok(p.rate! > 5 && p.rate! <= 8.5, `4 steps in ≈ 0.5 s between the two reports, got ${p.rate}/s`);
+      assert.ok(Math.abs(p.eta! - 4 / p.rate!) < 1e-9);
+      await planAll(hub, graph, store, sb.root);
+      assert.is(hub.views.get('side')!.progress!.done, 6, 'a re-plan keeps the progress of a node still running at the same key');
+      assert.is(hub.views.get('count')!.progress, undefined, 'nodes that are not running have none');
+    } finally {
+      await lock.release();
+    }
   } finally {
     await sb.cleanup();
   }
