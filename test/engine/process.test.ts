@@ -1,9 +1,10 @@
 // Whole processes: keys agree across processes, a killed or interrupted run leaves no record, and
 // two processes on one cache build each node once.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { lockPath, lockStarted, readLockProgress } from '../../engine/store/lock.ts';
 import { Sandbox, summary, waitFor } from './helpers.ts';
 
 const BASE = { source: { value: 1, other: 'a' }, side: 2 };
@@ -97,5 +98,32 @@ test('two processes on one cache at once: both succeed and each node is built on
     await sb.cleanup();
   }
 });
+
+test("another process sees this one's builds through the build locks: queued until started, then running with its progress", async () => {
+  const sb = new Sandbox();
+  try {
+    sb.writeConfig({ ...BASE, sleepy: { ms: 1, count: 2 } });
+    const gate = join(sb.dir, 'gate');
+    writeFileSync(gate, '');
+    const c = sb.spawnCliEnv(['--jobs', '1'], { STAGEWISE_GATE: gate });
+    const dir = join(sb.root, 'locks');
+    const keys = () => (existsSync(dir) ? readdirSync(dir) : []).filter((f) => f.endsWith('.lock')).map((f) => f.slice(0, -'.lock'.length));
+    // One cpu unit: the first sleepy node runs (gated), the other holds its lock waiting for the unit.
+    await waitFor(() => sb.notes().some((n) => n.event === 'start') && keys().length >= 2, 30_000, 'a gated node running and another waiting');
+    await waitFor(() => keys().some((k) => readLockProgress(sb.root, k) !== null), 5_000, 'the running node to publish its progress');
+    const started = keys().filter((k) => lockStarted(lockPath(sb.root, k)));
+    assert.is(started.length, 1, 'one build has its unit');
+    assert.equal(pick(readLockProgress(sb.root, started[0])), { done: 0, total: 1, unit: 'gate' });
+    assert.ok(keys().some((k) => !lockStarted(lockPath(sb.root, k))), 'the other is queued');
+    rmSync(gate);
+    const r = await c.done;
+    assert.is(r.code, 0, r.err);
+    assert.equal(readdirSync(dir), [], 'locks and progress files are gone after the run');
+  } finally {
+    await sb.cleanup();
+  }
+});
+
+const pick = (p: { done: number; total: number; unit?: string } | null) => p && { done: p.done, total: p.total, unit: p.unit };
 
 test.run();
