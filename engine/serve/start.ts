@@ -101,7 +101,7 @@ export function followStore(opts: FollowOptions): { close(): Promise<void> } {
   const dirs = ['records', 'locks', 'failures'].map((d) => join(root, d));
   // Progress files change every second while another process builds: read by the poll below, they
   // are no reason to re-plan.
-  const watcher = chokidarWatch([resolve(opts.configFile), ...dirs], { ignoreInitial: true, depth: 2, ignored: (p: string) => /\.progress(\.\d+\.tmp)?$/.test(p) });
+  const watcher = chokidarWatch([resolve(opts.configFile), ...dirs], { ignoreInitial: true, depth: 2, ignored: (p: string) => /\.(progress|tmp)$/.test(p) });
   let codeFiles = new Set<string>();
 
   const cycle = async () => {

@@ -36,14 +36,15 @@ const swept = new Map<string, Promise<void>>();
 
 /**
  * Removes what killed processes on this host left in a local root: scratch dirs (tmp/), half-built
- * views, and the temporaries of atomic writes (records, node pointers, blobs, downloads). Once per
+ * views, and the temporaries of atomic writes (records, node pointers, blobs, downloads, lock and
+ * progress rewrites). Once per
  * process and root; a few hundred readdir calls on a large store.
  */
 export function sweepOrphans(root: string): Promise<void> {
   let done = swept.get(root);
   if (!done) {
     done = (async () => {
-      const dirs = [join(root, 'tmp'), join(root, 'views'), join(root, 'downloads')];
+      const dirs = [join(root, 'tmp'), join(root, 'views'), join(root, 'downloads'), join(root, 'locks')];
       for (const top of ['records', 'nodes', 'blobs']) {
         for (const sub of await fsp.readdir(join(root, top)).catch(() => [] as string[])) dirs.push(join(root, top, sub));
       }

@@ -5,9 +5,9 @@
 // second), so that a dashboard in another process (`serve`) can show it.
 import { hostname } from 'node:os';
 import { promises as fsp, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { processAlive } from './fsutil.ts';
+import { processAlive, tmpName } from './fsutil.ts';
 
 const HEARTBEAT_MS = 5_000;
 const STALE_MS = 60_000;
@@ -155,7 +155,7 @@ export async function acquireLock(root: string, key: string, signal?: AbortSigna
     async started() {
       // Rewritten by rename: a reader (isStale, another acquirer) sees the old or the new content, and
       // the file exists throughout, so the O_EXCL exclusion holds.
-      const tmp = `${file}.${process.pid}.tmp`;
+      const tmp = tmpName(dirname(file), basename(file));
       await fsp.writeFile(tmp, JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString(), started: new Date().toISOString() } satisfies LockInfo));
       await fsp.rename(tmp, file);
     },
@@ -186,7 +186,7 @@ function progressWriter(file: string): { set(done: number, total: number, unit?:
     if (closed || !latest) return;
     const value = JSON.stringify(latest);
     lastWrite = Date.now();
-    const tmp = `${file}.${process.pid}.tmp`;
+    const tmp = tmpName(dirname(file), basename(file)); // owned: a killed writer's is swept (sweepOrphans)
     writing = writing.then(() => fsp.writeFile(tmp, value).then(() => fsp.rename(tmp, file))).catch(() => {}); // best effort: only a view
   };
   return {

@@ -26,15 +26,15 @@ test('sweepOrphans removes only this host\'s scratch dirs and temporaries whose 
       mkdirSync(join(root, 'tmp', d, 'sub'), { recursive: true });
       writeFileSync(join(root, 'tmp', d, 'sub', 'partial.bin'), 'x');
     }
-    // Temporaries of atomic writes: a dead process's in records/, nodes/, blobs/; a live one's kept.
+    // Temporaries of atomic writes: a dead process's in records/, nodes/, blobs/, locks/; a live one's kept.
     const deadTmp = (dir: string) => join(root, dir, tmpName('x', 'write').split('/').pop()!.replace(`.${process.pid}.`, `.${deadPid}.`));
-    const tmps = { record: deadTmp('records/train'), pointer: deadTmp('nodes/evaluate'), blob: deadTmp('blobs/ab'), live: join(root, 'blobs/ab', tmpName('x', 'copy').split('/').pop()!) };
+    const tmps = { record: deadTmp('records/train'), pointer: deadTmp('nodes/evaluate'), blob: deadTmp('blobs/ab'), lock: deadTmp('locks'), live: join(root, 'blobs/ab', tmpName('x', 'copy').split('/').pop()!) };
     for (const f of Object.values(tmps)) {
       mkdirSync(join(f, '..'), { recursive: true });
       writeFileSync(f, 'partial');
     }
     await sweepOrphans(root);
-    for (const k of ['record', 'pointer', 'blob'] as const) assert.not.ok(existsSync(tmps[k]), `a dead process's ${k} temporary is removed`);
+    for (const k of ['record', 'pointer', 'blob', 'lock'] as const) assert.not.ok(existsSync(tmps[k]), `a dead process's ${k} temporary is removed`);
     assert.ok(existsSync(tmps.live), 'a live process\'s temporary is kept');
     assert.not.ok(existsSync(join(root, 'tmp', dirs.dead)), 'a dead process\'s scratch is removed');
     assert.not.ok(existsSync(join(root, 'tmp', dirs.deadWithDots)), 'node ids with dots are parsed right');
