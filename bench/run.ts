@@ -6,6 +6,7 @@ const suites = {
   sgld: () => import('./sgld.ts'),
   startup: () => import('./startup.ts'),
   lm: () => import('./lm.ts'),
+  'default-run': () => import('./default-run.ts'),
 } as const;
 
 const wanted = process.argv.slice(2);
