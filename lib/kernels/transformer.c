@@ -159,8 +159,10 @@ static void gemm(int M, int N, int K, const f32 *A, int lda, const f32 *B, int l
 /**
  * C[M,N] = (acc ? C : 0) + Aᵀ·B for A [K, M] (row-major, so Aᵀ is read without a transpose: each
  * of four consecutive entries of a row of A is one broadcast load — a load-port op, where splatting
- * one vector load lane by lane takes shuffles) and B [K, N]. This is the weight-gradient product
- * dW = dyᵀ x, whose depth K = B·T is long: it runs in KC-deep blocks.
+ * one vector load lane by lane takes shuffles) and B [K, N]. Weight gradients go through
+ * gemm_tn, which takes gemm_tt_block instead where N is a multiple of 8 (faster in the model); this
+ * form serves the embedding gradient (N = V), the x-token-only layer's W_qkv gradient (qkv_bwd) and
+ * the small products of attention.
  */
 static void gemm_tn_block(int M, int N, int K, const f32 *A, int lda, const f32 *B, int ldb, f32 *C, int ldc, int acc) {
   int i = 0;
