@@ -44,6 +44,9 @@ __attribute__((import_module("env"), import_name("mark"))) void mark(int section
 #define KC 64
 #define MC 128
 
+static f32 *scr_at; // a transposed KC-deep block of A for gemm_tt_block [at_rows, KC]
+static int at_rows;
+
 static inline v4 vsplat(f32 x) { return wasm_f32x4_splat(x); }
 static inline v4 vld(const f32 *p) { return wasm_v128_load(p); }
 static inline void vst(f32 *p, v4 v) { wasm_v128_store(p, v); }
@@ -156,8 +159,10 @@ static void gemm(int M, int N, int K, const f32 *A, int lda, const f32 *B, int l
 /**
  * C[M,N] = (acc ? C : 0) + Aᵀ·B for A [K, M] (row-major, so Aᵀ is read without a transpose: each
  * of four consecutive entries of a row of A is one broadcast load — a load-port op, where splatting
- * one vector load lane by lane takes shuffles) and B [K, N]. This is the weight-gradient product
- * dW = dyᵀ x, whose depth K = B·T is long: it runs in KC-deep blocks.
+ * one vector load lane by lane takes shuffles) and B [K, N]. Weight gradients go through
+ * gemm_tn, which takes gemm_tt_block instead where N is a multiple of 8 (faster in the model); this
+ * form serves the embedding gradient (N = V), the x-token-only layer's W_qkv gradient (qkv_bwd) and
+ * the small products of attention.
  */
 static void gemm_tn_block(int M, int N, int K, const f32 *A, int lda, const f32 *B, int ldb, f32 *C, int ldc, int acc) {
   int i = 0;
@@ -200,17 +205,6 @@ static void gemm_tn_block(int M, int N, int K, const f32 *A, int lda, const f32 
   }
 }
 
-static void gemm_tn(int M, int N, int K, const f32 *A, int lda, const f32 *B, int ldb, f32 *C, int ldc, int acc) {
-  if (K == 0) {
-    if (!acc) for (int i = 0; i < M; i++) vzero(N, C + i * ldc);
-    return;
-  }
-  for (int k0 = 0; k0 < K; k0 += KC) {
-    int kc = K - k0 < KC ? K - k0 : KC;
-    gemm_tn_block(M, N, kc, A + k0 * lda, lda, B + k0 * ldb, ldb, C, ldc, acc || k0 > 0);
-  }
-}
-
 static inline int imin(int a, int b) { return a < b ? a : b; }
 
 /**
@@ -235,6 +229,32 @@ static void transpose(int R, int Cn, const f32 *A, int lda, f32 *out, int ldo) {
   }
   for (; r0 < R; r0++)
     for (int c = 0; c < Cn; c++) out[c * ldo + r0] = A[r0 * lda + c];
+}
+
+/**
+ * One KC-deep block of C (+)= Aᵀ·B as a plain product: the block of A [kc, M] is first transposed
+ * into scr_at [M, kc]. In the model this runs the weight gradients 1.3–1.4× faster than
+ * gemm_tn_block's strided broadcasts (bench/perf.md, issue 14 round 3; in isolation the two are
+ * alike). The sums are the same, term by term in the same order (k ascending, one vmadd per term, C
+ * reloaded between blocks), so the results are bit-identical to gemm_tn_block's wherever both take
+ * the 4×8 path: N a multiple of 8 (gemm_tn checks).
+ */
+static void gemm_tt_block(int M, int N, int kc, const f32 *A, int lda, const f32 *B, int ldb, f32 *C, int ldc, int acc) {
+  transpose(kc, M, A, lda, scr_at, kc);
+  gemm_block(M, N, kc, scr_at, kc, B, ldb, C, ldc, acc);
+}
+
+/** C[M,N] = (acc ? C : 0) + Aᵀ·B for A [K, M], B [K, N], in KC-deep blocks: the weight gradient dW = dyᵀ x. */
+static void gemm_tn(int M, int N, int K, const f32 *A, int lda, const f32 *B, int ldb, f32 *C, int ldc, int acc) {
+  if (K == 0) {
+    if (!acc) for (int i = 0; i < M; i++) vzero(N, C + i * ldc);
+    return;
+  }
+  int tt = N % 8 == 0 && M <= at_rows; // otherwise (the embedding's N = V) the strided form, whose columns past the last 8 are scalar
+  for (int k0 = 0; k0 < K; k0 += KC) {
+    int kc = K - k0 < KC ? K - k0 : KC;
+    (tt ? gemm_tt_block : gemm_tn_block)(M, N, kc, A + k0 * lda, lda, B + k0 * ldb, ldb, C, ldc, acc || k0 > 0);
+  }
 }
 
 /** out[c] += Σ_r A[r, c] (bias gradients). */
@@ -383,13 +403,14 @@ EXPORT(setup) int setup(int B, int D, int K, int L, int H, int d, int mlp, int l
   g.B = g.chunk, g.N = g.chunk * g.T;
   unsigned long N = g.N, T = g.T, Tp = g.Tp, V = g.V, Bc = g.chunk;
   heap_top = (unsigned long)&__heap_base;
+  at_rows = 3 * d > mlp ? 3 * d : mlp; // the most outputs of a weight (gemm_tn)
   walk((f32 *)16, &P); // counts parameters only
   unsigned long np = g.nparams;
   int ok = (params = alloc_f32(np)) && (grads = alloc_f32(np)) && (xs = alloc_f32((unsigned long)B * K * D)) && (ys = alloc_f32((unsigned long)B * K)) &&
            (perpos = alloc_f32(K)) && (sse = (double *)alloc_f32(2 * (unsigned long)K)) && (outputs = alloc_f32((unsigned long)B * T * V)) &&
            (tokens = alloc_f32(N * V)) && (xf = alloc_f32(N * d)) && (tmp_nd = alloc_f32(N * d)) && (tmp_nd2 = alloc_f32(N * d)) &&
            (tmp_nm = alloc_f32(N * mlp)) && (tmp_n3d = alloc_f32(N * 3 * d)) && (tmp_t = alloc_f32(N)) && (g_res = alloc_f32(N * d)) &&
-           (g_next = alloc_f32(N * d)) && (scr_t = alloc_f32(g.c * Tp)) && (scr_d = alloc_f32(d)) && (scr_tt = alloc_f32(Tp * Tp)) &&
+           (g_next = alloc_f32(N * d)) && (scr_t = alloc_f32(g.c * Tp)) && (scr_d = alloc_f32(d)) && (scr_at = alloc_f32((unsigned long)at_rows * KC)) && (scr_tt = alloc_f32(Tp * Tp)) &&
            (scr_pos = alloc_f32(T * d)) && (WT.tok = alloc_f32(V * d)) && (WT.pos = alloc_f32(T * d)) && (WT.un = alloc_f32(d * V));
   if (ok && g.ln) ok = (xhatf = alloc_f32(N * d)) && (rstdf = alloc_f32(N)) && (uf = alloc_f32(N * d));
   for (int l = 0; ok && l < L; l++) {
