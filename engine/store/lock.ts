@@ -154,10 +154,14 @@ export async function acquireLock(root: string, key: string, signal?: AbortSigna
   return {
     async started() {
       // Rewritten by rename: a reader (isStale, another acquirer) sees the old or the new content, and
-      // the file exists throughout, so the O_EXCL exclusion holds.
+      // the file exists throughout, so the O_EXCL exclusion holds. Best effort: it only informs serve.
       const tmp = tmpName(dirname(file), basename(file));
-      await fsp.writeFile(tmp, JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString(), started: new Date().toISOString() } satisfies LockInfo));
-      await fsp.rename(tmp, file);
+      try {
+        await fsp.writeFile(tmp, JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString(), started: new Date().toISOString() } satisfies LockInfo));
+        await fsp.rename(tmp, file);
+      } catch {
+        await fsp.rm(tmp, { force: true });
+      }
     },
     progress: progress.set,
     async release() {
