@@ -1,7 +1,8 @@
 // Host side of lm-gemm.c: a Gemm (lib/lm/gemm.ts) whose operands live in the kernel's memory, and
 // the arena that puts the language model's work buffers there. `useLmKernel()` switches
 // lib/lm/model.ts over; results agree with the TypeScript products to float32 rounding.
-import { LM_GEMM_WASM_BASE64 } from './lm-gemm-wasm.ts';
+import { setFlagsFromString } from 'node:v8';
+import { LM_GEMM_FMA_WASM_BASE64, LM_GEMM_WASM_BASE64 } from './lm-gemm-wasm.ts';
 import type { LmOps, MatRef } from '../lm/gemm.ts';
 import { setLmArena, setLmOps, type LmArena } from '../lm/model.ts';
 
@@ -29,11 +30,50 @@ interface Exports {
   lm_causal_softmax_bwd(T: number, P: number, ldp: number, dP: number, scale: number): void;
 }
 
-let kernel: Exports | null = null;
+/**
+ * Which build of lm-gemm.c runs: 'fma' (relaxed SIMD: fused multiply-adds) or 'simd128' (separate
+ * multiply and add). Both are float32 and agree with the PyTorch oracle to ≈ 1e-6; they differ from
+ * each other in the last bits, so LM training is reproducible per machine and engine (and build),
+ * not bit-identical across the two builds.
+ */
+export type LmKernelBuild = 'fma' | 'simd128';
+
+const kernels: Partial<Record<LmKernelBuild, Exports>> = {};
+let defaultBuild: LmKernelBuild | null = null;
+/** The instance useLmKernel last selected: wasmOps and the arena run on it. */
+let current: Exports | null = null;
+let currentBuild: LmKernelBuild | null = null;
+
+function make(b: LmKernelBuild): Exports {
+  const b64 = b === 'fma' ? LM_GEMM_FMA_WASM_BASE64 : LM_GEMM_WASM_BASE64;
+  if (b === 'fma') setFlagsFromString('--experimental-wasm-relaxed-simd');
+  kernels[b] ??= new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(b64, 'base64')), {}).exports as unknown as Exports;
+  return kernels[b];
+}
+
+/**
+ * The build this process uses by default: 'fma' where the engine accepts relaxed SIMD (Node 20's
+ * V8 11.3 behind --experimental-wasm-relaxed-simd, set here before compiling — it only adds
+ * instructions; V8 ≥ 11.4 by default), else 'simd128'. STAGEWISE_KERNEL=simd128 forces the plain
+ * build, as for the regression kernel.
+ */
+export function lmKernelBuild(): LmKernelBuild {
+  if (defaultBuild) return defaultBuild;
+  defaultBuild = 'simd128';
+  if (process.env.STAGEWISE_KERNEL !== 'simd128') {
+    try {
+      make('fma');
+      defaultBuild = 'fma';
+    } catch {
+      // an engine without relaxed SIMD: the plain build
+    }
+  }
+  return defaultBuild;
+}
 
 function instance(): Exports {
-  kernel ??= new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(LM_GEMM_WASM_BASE64, 'base64')), {}).exports as unknown as Exports;
-  return kernel;
+  if (!current) (currentBuild = lmKernelBuild()), (current = make(currentBuild));
+  return current;
 }
 
 function pointer(k: Exports, m: MatRef, what: string): number {
@@ -83,10 +123,18 @@ function arena(totalFloats: number): LmArena {
   };
 }
 
-/** Routes every LM product through the WebAssembly SIMD kernel. */
-export function useLmKernel(): void {
+/** Routes every LM product through the WebAssembly SIMD kernel (by default the build lmKernelBuild() picks). */
+export function useLmKernel(build: LmKernelBuild = lmKernelBuild()): void {
+  current = make(build);
+  currentBuild = build;
   setLmArena(arena, true);
   setLmOps(wasmOps);
+}
+
+/** The build wasmOps runs on now. */
+export function lmKernelBuildInUse(): LmKernelBuild {
+  instance();
+  return currentBuild!;
 }
 
 /** For tests: n floats in the kernel's memory. Resets the kernel's heap, so the model drops its cached layout. */
@@ -95,6 +143,6 @@ export function kernelScratch(n: number): Float32Array {
   k.lm_reset();
   const p = k.lm_alloc(n);
   if (p === 0) throw new Error(`lm-gemm: cannot allocate ${n} floats`);
-  useLmKernel();
+  useLmKernel(currentBuild!);
   return new Float32Array(k.memory.buffer, p, n);
 }
