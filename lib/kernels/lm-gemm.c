@@ -35,11 +35,11 @@ extern unsigned char __heap_base;
 #endif
 #define PANEL (1 << 18) /* floats of transposed-B scratch: 1 MiB */
 #define XENT_ROWS 32    /* rows per chunk of lm_unembed_xent: their logits (V floats each) stay in L2 */
-#define MAX_T 1024      /* longest sequence lm_attn_* take (the paper's n_ctx) */
+
 
 static f32 panel[PANEL];
 static f32 bpack[KC * NC]; /* one KC×NC block of B, packed */
-static f32 attn_t[MAX_T * 64]; /* kᵀ or vᵀ of one (sequence, head): [dh, T] for dh ≤ 64 */
+static f32 attn_t[1024 * 64]; /* kᵀ or vᵀ of one (sequence, head): [dh, T], T·dh ≤ 65,536 (the host checks) */
 
 static inline v4 vsplat(f32 x) { return wasm_f32x4_splat(x); }
 static inline v4 vld(const f32 *p) { return wasm_v128_load(p); }

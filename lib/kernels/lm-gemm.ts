@@ -3,7 +3,7 @@
 // lib/lm/model.ts over; results agree with the TypeScript products to float32 rounding.
 import { setFlagsFromString } from 'node:v8';
 import { LM_GEMM_FMA_WASM_BASE64, LM_GEMM_WASM_BASE64 } from './lm-gemm-wasm.ts';
-import type { LmOps, MatRef } from '../lm/gemm.ts';
+import { attentionBackwardWith, attentionForwardWith, type LmOps, type MatRef } from '../lm/gemm.ts';
 import { setLmArena, setLmOps, type LmArena } from '../lm/model.ts';
 
 // lib ES2023 and @types/node 20 declare no WebAssembly types; these are the few used here.
@@ -28,7 +28,15 @@ interface Exports {
   lm_xent(N: number, V: number, logits: number, targets: number, inv: number, partial: number, sum: number): void;
   lm_causal_softmax(T: number, S: number, ld: number, scale: number): void;
   lm_causal_softmax_bwd(T: number, P: number, ldp: number, dP: number, scale: number): void;
+  lm_unembed_xent(N: number, d: number, V: number, y: number, W_U: number, b_U: number, targets: number, inv: number, partial: number, sum: number, dW_U: number, db_U: number, dy: number, scratch: number): void;
+  lm_attn_fwd(B: number, T: number, H: number, dh: number, q: number, k: number, v: number, probs: number, z: number, scale: number): void;
+  lm_attn_bwd(B: number, T: number, H: number, dh: number, q: number, k: number, v: number, probs: number, dz: number, dq: number, dk: number, dv: number, dP: number, scale: number): void;
 }
+
+/** lm-gemm.c's XENT_ROWS: rows per chunk of lm_unembed_xent. */
+const XENT_ROWS = 32;
+/** lm-gemm.c's attn_t holds kᵀ or vᵀ of one (sequence, head): T·dh floats at most; larger shapes take the per-head products. */
+const ATTN_T_FLOATS = 1024 * 64;
 
 /**
  * Which build of lm-gemm.c runs: 'fma' (relaxed SIMD: fused multiply-adds) or 'simd128' (separate
@@ -100,6 +108,24 @@ export const wasmOps: LmOps = {
   crossEntropy(N, V, logits, targets, inv, partial, sum) {
     const k = instance();
     k.lm_xent(N, V, pointer(k, whole(logits), 'logits'), pointer(k, whole(targets), 'targets'), inv, pointer(k, whole(partial), 'partial'), pointer(k, whole(sum), 'sum'));
+  },
+  unembedScratch: (_N, d, V) => XENT_ROWS * V + V * d,
+  unembedCrossEntropy(N, d, V, y, W_U, b_U, targets, inv, partial, sum, dW_U, db_U, dy, scratch) {
+    const k = instance();
+    const p = (a: Float32Array, what: string) => pointer(k, whole(a), what);
+    k.lm_unembed_xent(N, d, V, p(y, 'y'), p(W_U, 'W_U'), p(b_U, 'b_U'), p(targets, 'targets'), inv, p(partial, 'partial'), p(sum, 'sum'), p(dW_U, 'dW_U'), p(db_U, 'db_U'), p(dy, 'dy'), p(scratch, 'scratch'));
+  },
+  attentionForward(B, T, H, dh, q, kk, v, probs, z, scale) {
+    if (T * dh > ATTN_T_FLOATS) return attentionForwardWith(wasmOps, B, T, H, dh, q, kk, v, probs, z, scale);
+    const k = instance();
+    const p = (a: Float32Array, what: string) => pointer(k, whole(a), what);
+    k.lm_attn_fwd(B, T, H, dh, p(q, 'q'), p(kk, 'k'), p(v, 'v'), p(probs, 'probs'), p(z, 'z'), scale);
+  },
+  attentionBackward(B, T, H, dh, q, kk, v, probs, dz, dq, dk, dv, dP, scale) {
+    if (T * dh > ATTN_T_FLOATS) return attentionBackwardWith(wasmOps, B, T, H, dh, q, kk, v, probs, dz, dq, dk, dv, dP, scale);
+    const k = instance();
+    const p = (a: Float32Array, what: string) => pointer(k, whole(a), what);
+    k.lm_attn_bwd(B, T, H, dh, p(q, 'q'), p(kk, 'k'), p(v, 'v'), p(probs, 'probs'), p(dz, 'dz'), p(dq, 'dq'), p(dk, 'dk'), p(dv, 'dv'), p(dP, 'dP'), scale);
   },
 };
 

@@ -74,22 +74,28 @@ for (const build of builds) {
     useJs();
   });
 
-  test(`${build}: kernel and TypeScript training gradients agree on a ragged config (d=20, 3 heads of 6, V=37, T=11)`, () => {
-    const cfg: LmConfig = { layers: 2, dModel: 20, heads: 3, dHead: 6, nCtx: 16, vocab: 37 };
-    const w = lmInitWeights(cfg, rngStream(1, 'init'));
-    const r = rngStream(2, 'tokens');
-    const tokens = Int32Array.from({ length: 3 * 11 }, () => r.int(cfg.vocab));
-    useJs();
-    const ref = lmLossAndGrad(cfg, w, tokens, 3, 11);
-    useLmKernel(build);
-    const got = lmLossAndGrad(cfg, w, tokens, 3, 11);
-    useJs();
-    assert.ok(Math.abs(got.loss - ref.loss) <= 1e-6 * ref.loss);
-    for (const name of Object.keys(ref.grads)) {
-      if (name.endsWith('attn.b_K')) continue;
-      assert.ok(relErr(got.grads[name], ref.grads[name]) <= 1e-5, name);
-    }
-  });
+  // Ragged sizes (tails of every block); then a wider one: V ≥ 256 (packed blocks of W_U and the
+  // logits), rows in several chunks of the fused unembedding, T > 8 query blocks in attention.
+  for (const [cfg, B, T] of [
+    [{ layers: 2, dModel: 20, heads: 3, dHead: 6, nCtx: 16, vocab: 37 }, 3, 11],
+    [{ layers: 1, dModel: 24, heads: 2, dHead: 12, nCtx: 64, vocab: 300 }, 2, 45],
+  ] as [LmConfig, number, number][]) {
+    test(`${build}: kernel and TypeScript training gradients agree (d=${cfg.dModel}, ${cfg.heads} heads of ${cfg.dHead}, V=${cfg.vocab}, B=${B}, T=${T})`, () => {
+      const w = lmInitWeights(cfg, rngStream(1, 'init'));
+      const r = rngStream(2, 'tokens');
+      const tokens = Int32Array.from({ length: B * T }, () => r.int(cfg.vocab));
+      useJs();
+      const ref = lmLossAndGrad(cfg, w, tokens, B, T);
+      useLmKernel(build);
+      const got = lmLossAndGrad(cfg, w, tokens, B, T);
+      useJs();
+      assert.ok(Math.abs(got.loss - ref.loss) <= 1e-6 * ref.loss);
+      for (const name of Object.keys(ref.grads)) {
+        if (name.endsWith('attn.b_K')) continue;
+        assert.ok(relErr(got.grads[name], ref.grads[name]) <= 1e-5, `${name}: ${relErr(got.grads[name], ref.grads[name])}`);
+      }
+    });
+  }
 }
 
 test('useLmKernel selects the build', () => {
