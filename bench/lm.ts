@@ -1,6 +1,6 @@
 // Language-model training throughput (tokens/s): our step (lib/lm/model.ts forward + backward on
 // the WebAssembly SIMD kernel, plus AdamW) against PyTorch on one thread (tools/oracle/
-// bench_lm_torch.py, same maths) measured in the same run, at the CPU prototype's shape
+// bench_lm_torch.py: an idiomatic nn.Linear module, same maths) measured in the same run, at the CPU prototype's shape
 // (d = 64, n_ctx 128, batch 16, V = 1,024 and 2,048) and the default config's. Reports wall-clock
 // and process-CPU rates: on a shared machine CPU time is the steadier of the two.
 //   npx tsx bench/lm.ts [SECONDS]      (npm run bench -- lm)

@@ -68,6 +68,55 @@ export interface LmOps extends Gemm {
    * (softmax − onehot(t))·inv and its loss is partial[n] + ln(sum[n]); a row with target −1 becomes 0.
    */
   crossEntropy(N: number, V: number, logits: Float32Array, targets: Float32Array, inv: number, partial: Float32Array, sum: Float32Array): void;
+  /** Floats of scratch unembedCrossEntropy needs for N rows of width d and V logits. */
+  unembedScratch(N: number, d: number, V: number): number;
+  /**
+   * The unembedding, the loss and the unembedding's backward in one call: logits = y·W_U + b_U
+   * (y [N×d], W_U [d×V]), crossEntropy on them (same targets, inv, partial, sum), then
+   * dW_U += yᵀ·dlogits, db_U += Σ_rows dlogits (both accumulate) and dy = dlogits·W_Uᵀ (overwritten).
+   */
+  unembedCrossEntropy(N: number, d: number, V: number, y: Float32Array, W_U: Float32Array, b_U: Float32Array, targets: Float32Array, inv: number, partial: Float32Array, sum: Float32Array, dW_U: Float32Array, db_U: Float32Array, dy: Float32Array, scratch: Float32Array): void;
+  /**
+   * Causal attention of every sequence b < B and head h < H: q, k, v, z are [B·T, H·dh] (head h at
+   * column h·dh); probs [B, H, T, T] ← softmax over keys j ≤ i of scale·q_i·k_j (0 above the
+   * diagonal); z_h ← probs·v_h.
+   */
+  attentionForward(B: number, T: number, H: number, dh: number, q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array, z: Float32Array, scale: number): void;
+  /** Backward of attentionForward: dq, dk, dv (overwritten) from dz; dP [T×T] is scratch. */
+  attentionBackward(B: number, T: number, H: number, dh: number, q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array, dz: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array, dP: Float32Array, scale: number): void;
+}
+
+const mat = (data: Float32Array, off: number, ld: number): MatRef => ({ data, off, ld });
+
+/** attentionForward from an implementation's products and causal softmax, one (sequence, head) at a time. */
+export function attentionForwardWith(ops: LmOps, B: number, T: number, H: number, dh: number, q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array, z: Float32Array, scale: number): void {
+  const HD = H * dh;
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const so = (b * H + h) * T * T;
+      const ro = b * T * HD + h * dh;
+      ops.gemm(false, true, T, T, dh, mat(q, ro, HD), mat(k, ro, HD), mat(probs, so, T), false);
+      ops.causalSoftmax(T, mat(probs, so, T), scale);
+      ops.gemm(false, false, T, dh, T, mat(probs, so, T), mat(v, ro, HD), mat(z, ro, HD), false);
+    }
+  }
+}
+
+/** attentionBackward from an implementation's products and softmax backward. */
+export function attentionBackwardWith(ops: LmOps, B: number, T: number, H: number, dh: number, q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array, dz: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array, dP: Float32Array, scale: number): void {
+  const HD = H * dh;
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const so = (b * H + h) * T * T;
+      const ro = b * T * HD + h * dh;
+      ops.gemm(false, true, T, T, dh, mat(dz, ro, HD), mat(v, ro, HD), mat(dP, 0, T), false);
+      ops.gemm(true, false, T, dh, T, mat(probs, so, T), mat(dz, ro, HD), mat(dv, ro, HD), false);
+      // Softmax backward, with the scale of the scores folded in.
+      ops.causalSoftmaxBackward(T, mat(probs, so, T), dP, scale);
+      ops.gemm(false, false, T, dh, T, mat(dP, 0, T), mat(k, ro, HD), mat(dq, ro, HD), false);
+      ops.gemm(true, false, T, dh, T, mat(dP, 0, T), mat(q, ro, HD), mat(dk, ro, HD), false);
+    }
+  }
 }
 
 export const jsOps: LmOps = {
@@ -123,4 +172,17 @@ export const jsOps: LmOps = {
       logits[o + t] -= inv;
     }
   },
+  unembedScratch: (N, _d, V) => N * V,
+  unembedCrossEntropy(N, d, V, y, W_U, b_U, targets, inv, partial, sum, dW_U, db_U, dy, scratch) {
+    // Whole logits [N×V] in scratch: the fallback needs no chunking.
+    const logits = scratch;
+    for (let n = 0; n < N; n++) logits.set(b_U, n * V);
+    jsOps.gemm(false, false, N, V, d, mat(y, 0, d), mat(W_U, 0, V), mat(logits, 0, V), true);
+    jsOps.crossEntropy(N, V, logits, targets, inv, partial, sum);
+    jsOps.gemm(true, false, d, V, N, mat(y, 0, d), mat(logits, 0, V), mat(dW_U, 0, V), true);
+    for (let n = 0; n < N; n++) for (let j = 0; j < V; j++) db_U[j] += logits[n * V + j];
+    jsOps.gemm(false, true, N, d, V, mat(logits, 0, V), mat(W_U, 0, V), mat(dy, 0, d), false);
+  },
+  attentionForward: (...a) => attentionForwardWith(jsOps, ...a),
+  attentionBackward: (...a) => attentionBackwardWith(jsOps, ...a),
 };

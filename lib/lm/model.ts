@@ -164,6 +164,8 @@ class Workspace {
   readonly partial: Float32Array;
   readonly rowSum: Float32Array;
   readonly ones: Float32Array;
+  /** Scratch of the fused unembedding + loss (opsImpl.unembedScratch). */
+  readonly unembedScratch: Float32Array;
 
   constructor(readonly cfg: LmConfig, readonly B: number, readonly T: number, arena: LmArena, readonly ownWeights: boolean) {
     const { layers: L, dModel: d, heads: H, dHead: dh, vocab: V } = cfg;
@@ -203,6 +205,7 @@ class Workspace {
     this.partial = a(N);
     this.rowSum = a(N);
     this.ones = a(N);
+    this.unembedScratch = a(opsImpl.unembedScratch(N, d, V));
   }
 }
 
@@ -294,8 +297,8 @@ function checkTokens(cfg: LmConfig, tokens: Int32Array, B: number, T: number): v
   }
 }
 
-/** Runs the forward pass into the workspace, leaving logits in ws.logits. */
-function forwardInto(ws: Workspace, w: LmWeights, tokens: Int32Array, ablatePositions: boolean): void {
+/** Runs the forward pass into the workspace up to ws.yF = LN_final(x); with `unembed`, also the logits into ws.logits. */
+function forwardInto(ws: Workspace, w: LmWeights, tokens: Int32Array, ablatePositions: boolean, unembed: boolean): void {
   const { cfg, B, T, N, HD } = ws;
   const { layers: L, dModel: d, heads: H, dHead: dh, vocab: V } = cfg;
   const gemm = opsImpl;
@@ -325,15 +328,7 @@ function forwardInto(ws: Workspace, w: LmWeights, tokens: Int32Array, ablatePosi
       gemm.gemm(false, false, N, dh, d, mat(qkIn, 0, d), mat(WK, h * d * dh, dh), mat(k, h * dh, HD), true);
       gemm.gemm(false, false, N, dh, d, mat(a, 0, d), mat(WV, h * d * dh, dh), mat(v, h * dh, HD), true);
     }
-    for (let b = 0; b < B; b++) {
-      for (let h = 0; h < H; h++) {
-        const so = (b * H + h) * T * T;
-        const ro = b * T * HD + h * dh;
-        gemm.gemm(false, true, T, T, dh, mat(q, ro, HD), mat(k, ro, HD), mat(probs, so, T), false);
-        gemm.causalSoftmax(T, mat(probs, so, T), scale);
-        gemm.gemm(false, false, T, dh, T, mat(probs, so, T), mat(v, ro, HD), mat(z, ro, HD), false);
-      }
-    }
+    gemm.attentionForward(B, T, H, dh, q, k, v, probs, z, scale);
     const xNext = ws.resid[l + 1];
     xNext.set(x);
     const bO = w[`${p}.attn.b_O`];
@@ -341,6 +336,7 @@ function forwardInto(ws: Workspace, w: LmWeights, tokens: Int32Array, ablatePosi
     gemm.gemm(false, false, N, d, HD, mat(z, 0, HD), mat(w[`${p}.attn.W_O`], 0, d), mat(xNext, 0, d), true);
   }
   layerNorm(N, d, ws.resid[L], w['ln_final.w'], w['ln_final.b'], ws.xhatF, ws.rstdF, ws.yF);
+  if (!unembed) return;
   fillRows(N, V, ws.logits, w['unembed.b_U']);
   gemm.gemm(false, false, N, V, d, mat(ws.yF, 0, d), mat(w['unembed.W_U'], 0, V), mat(ws.logits, 0, V), true);
 }
@@ -364,7 +360,7 @@ export interface LmForwardOptions {
 export function lmForward(cfg: LmConfig, w: LmWeights, tokens: Int32Array, B: number, T: number, opts: LmForwardOptions = {}): { logits: Float32Array; attention?: Float32Array[] } {
   checkTokens(cfg, tokens, B, T);
   const ws = workspace(cfg, B, T);
-  forwardInto(ws, bindWeights(ws, cfg, w), tokens, opts.ablatePositions ?? false);
+  forwardInto(ws, bindWeights(ws, cfg, w), tokens, opts.ablatePositions ?? false, true);
   const out: { logits: Float32Array; attention?: Float32Array[] } = { logits: ws.logits.slice() };
   if (opts.attention) out.attention = ws.probs.map((p) => p.slice());
   return out;
@@ -379,7 +375,7 @@ export function lmLossAndGrad(cfg: LmConfig, w: LmWeights, tokens: Int32Array, B
   if (T < 2) throw new Error(`lmLossAndGrad: need T ≥ 2 to predict a next token, got ${T}`);
   const ws = workspace(cfg, B, T);
   const W = bindWeights(ws, cfg, w);
-  forwardInto(ws, W, tokens, false);
+  forwardInto(ws, W, tokens, false, false);
   const { N, HD } = ws;
   const { layers: L, dModel: d, heads: H, dHead: dh, vocab: V } = cfg;
   const gemm = opsImpl;
@@ -387,11 +383,10 @@ export function lmLossAndGrad(cfg: LmConfig, w: LmWeights, tokens: Int32Array, B
   const G = ws.G;
   for (const g of Object.values(G)) g.fill(0);
 
-  // Softmax cross-entropy; the logits buffer becomes dLoss/dlogits in place. The last position of
-  // each row has no next token (target −1).
-  const logits = ws.logits;
+  // Unembedding, softmax cross-entropy and the unembedding's backward in one call (in row chunks
+  // on the kernel): dLoss/dyF lands in dLn. The last position of each row has no next token (target −1).
   for (let n = 0; n < N; n++) ws.targets[n] = n % T === T - 1 ? -1 : tokens[n + 1];
-  gemm.crossEntropy(N, V, logits, ws.targets, 1 / (B * (T - 1)), ws.partial, ws.rowSum);
+  gemm.unembedCrossEntropy(N, d, V, ws.yF, W['unembed.W_U'], W['unembed.b_U'], ws.targets, 1 / (B * (T - 1)), ws.partial, ws.rowSum, G['unembed.W_U'], G['unembed.b_U'], ws.dLn, ws.unembedScratch);
   const perPosition = new Float64Array(T - 1);
   for (let n = 0; n < N; n++) {
     const t = n % T;
@@ -400,11 +395,7 @@ export function lmLossAndGrad(cfg: LmConfig, w: LmWeights, tokens: Int32Array, B
   let loss = 0;
   for (let t = 0; t < T - 1; t++) loss += perPosition[t];
   loss /= T - 1;
-
-  gemm.gemm(true, false, d, V, N, mat(ws.yF, 0, d), mat(logits, 0, V), mat(G['unembed.W_U'], 0, V), false);
   const ones = ws.ones.fill(1);
-  colSum(gemm, ones, N, V, logits, G['unembed.b_U']);
-  gemm.gemm(false, true, N, d, V, mat(logits, 0, V), mat(W['unembed.W_U'], 0, V), mat(ws.dLn, 0, d), false);
   const dResid = ws.dResid;
   layerNormBackward(N, d, ws.dLn, ws.xhatF, ws.rstdF, W['ln_final.w'], G['ln_final.w'], G['ln_final.b'], dResid, false);
 
@@ -415,18 +406,7 @@ export function lmLossAndGrad(cfg: LmConfig, w: LmWeights, tokens: Int32Array, B
     colSum(gemm, ones, N, d, dResid, G[`${p}.attn.b_O`]);
     gemm.gemm(true, false, HD, d, N, mat(z, 0, HD), mat(dResid, 0, d), mat(G[`${p}.attn.W_O`], 0, d), false);
     gemm.gemm(false, true, N, HD, d, mat(dResid, 0, d), mat(W[`${p}.attn.W_O`], 0, d), mat(dZ, 0, HD), false);
-    for (let b = 0; b < B; b++) {
-      for (let h = 0; h < H; h++) {
-        const so = (b * H + h) * T * T;
-        const ro = b * T * HD + h * dh;
-        gemm.gemm(false, true, T, T, dh, mat(dZ, ro, HD), mat(v, ro, HD), mat(dP, 0, T), false);
-        gemm.gemm(true, false, T, dh, T, mat(probs, so, T), mat(dZ, ro, HD), mat(dV, ro, HD), false);
-        // Softmax backward, with the 1/√dh of the scores folded in.
-        gemm.causalSoftmaxBackward(T, mat(probs, so, T), dP, scale);
-        gemm.gemm(false, false, T, dh, T, mat(dP, 0, T), mat(k, ro, HD), mat(dQ, ro, HD), false);
-        gemm.gemm(true, false, T, dh, T, mat(dP, 0, T), mat(q, ro, HD), mat(dK, ro, HD), false);
-      }
-    }
+    gemm.attentionBackward(B, T, H, dh, q, k, v, probs, dZ, dQ, dK, dV, dP, scale);
     colSum(gemm, ones, N, HD, dQ, G[`${p}.attn.b_Q`]);
     colSum(gemm, ones, N, HD, dK, G[`${p}.attn.b_K`]);
     colSum(gemm, ones, N, HD, dV, G[`${p}.attn.b_V`]);
