@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import type { FileRef, InputDecls, NodeRef, StageDef } from './types.ts';
 
 export { expandSweep, pointId } from './key/sweep.ts';
-export { atomicWriteFile } from './store/fsutil.ts';
+export { atomicWriteFile } from './store/atomic.ts';
 export type {
   FileRef,
   InputDecl,

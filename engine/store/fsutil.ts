@@ -1,20 +1,14 @@
-// Small filesystem helpers: the atomic-write discipline (tmp + fsync + rename) in one place.
-import { randomBytes } from 'node:crypto';
+// Small filesystem helpers: the atomic-write discipline (tmp + fsync + rename) in one place; the
+// part every stage's code digest includes (through engine/index.ts) lives in atomic.ts.
 import { promises as fsp, constants as fsc } from 'node:fs';
-import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { sha256Hex } from '../key/hash.ts';
+import { HOST, fsyncPath, tmpName } from './atomic.ts';
 
-// Every temporary name carries its owner, `<host>.<pid>`: a later process on the same host can then
-// tell what a killed process left behind (its pid is gone) from what a live one is still writing,
-// and never touches another host's temporaries on a shared file system.
-export const HOST = hostname().replace(/[^A-Za-z0-9_-]/g, '_');
-export const OWNER = `${HOST}.${process.pid}`;
+export { HOST, OWNER, atomicWriteFile, tmpName } from './atomic.ts';
+
+/** The owner `<host>.<pid>` in a name made by tmpName (or a scratch dir named `<id>.<host>.<pid>-XXXXXX`). */
 const OWNED = /\.([A-Za-z0-9_-]+)\.(\d+)[-.][^.]*(\.tmp)?$/;
-
-export function tmpName(dir: string, base: string): string {
-  return join(dir, `.${base}.${OWNER}.${randomBytes(4).toString('hex')}.tmp`);
-}
 
 /** Whether a process with this pid runs on this host (EPERM: it runs, as another user). */
 export function processAlive(pid: number): boolean {
@@ -37,8 +31,7 @@ const swept = new Map<string, Promise<void>>();
 /**
  * Removes what killed processes on this host left in a local root: scratch dirs (tmp/), half-built
  * views, and the temporaries of atomic writes (records, node pointers, blobs, downloads, lock and
- * progress rewrites). Once per
- * process and root; a few hundred readdir calls on a large store.
+ * progress rewrites). Once per process and root; a few hundred readdir calls on a large store.
  */
 export function sweepOrphans(root: string): Promise<void> {
   let done = swept.get(root);
@@ -57,31 +50,6 @@ export function sweepOrphans(root: string): Promise<void> {
     swept.set(root, done);
   }
   return done;
-}
-
-async function fsyncPath(path: string, flags = 'r'): Promise<void> {
-  const fh = await fsp.open(path, flags);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Readers see either the old file or the complete new one, never a prefix, even after a crash. */
-export async function atomicWriteFile(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const dir = dirname(path);
-  await fsp.mkdir(dir, { recursive: true });
-  const tmp = tmpName(dir, 'write');
-  const fh = await fsp.open(tmp, 'w', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await fsp.rename(tmp, path);
-  await fsyncPath(dir).catch(() => {}); // directory fsync is best-effort (not supported everywhere)
 }
 
 export async function atomicCopyFile(src: string, dest: string, mode: number): Promise<void> {

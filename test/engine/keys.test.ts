@@ -139,6 +139,9 @@ test('real stages: the train, evaluate and llc keys cover their run modules and 
     assert.ok(stage.run instanceof URL, `${stage.name} uses the run-URL form`);
     const files = Object.keys((await stageCodeInfo(stage)).codeFiles);
     for (const f of [runFile, 'lib/model.ts', 'npm:@tensorflow/tfjs']) assert.ok(files.includes(f), `${stage.name}: ${f} in the closure`);
+    // The build system's own code is not the experiment: only the public API module and its two light
+    // runtime imports are in a stage's digest, so editing the engine's internals invalidates nothing.
+    assert.equal(files.filter((f) => f.startsWith('engine/')).sort(), ['engine/index.ts', 'engine/key/sweep.ts', 'engine/store/atomic.ts'], `${stage.name}: engine files`);
   }
 });
 
