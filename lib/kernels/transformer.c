@@ -13,7 +13,8 @@
 // build fuses the multiply-adds (build.sh).
 //
 // Work the loss never reads is skipped, exactly (docs/model.md, "Computing the loss"): in the last
-// layer, queries and everything after attention are computed at the x-tokens only (chunk_forward).
+// layer, queries and everything after attention are computed at the x-tokens only (chunk_forward),
+// and the layers below it skip each sequence's last position (layer_positions).
 // The batch goes through forward and backward in chunks of a few sequences, so that a chunk's
 // activations stay in cache (begin_chunk).
 //
@@ -547,6 +548,24 @@ static inline int first_block(int j0, int qstep) { return ((j0 + qstep - 1) / qs
 static inline int block_keys(int m0, int qstep) { return imin(g.Tp, (qstep * (m0 + 3) + 4) & ~3); }
 
 /**
+ * Query rows of the TN products (P·V, dQ) for the block at m0: as many as at every position, T/qstep
+ * — with T − 1 positions (layer_positions) one more than there are queries: the padding query T − 1,
+ * whose row lands in the next sequence's first row (rewritten when that sequence comes) or past the
+ * chunk's rows. gemm_tn_block's edge rows (scalar columns where c < 8) round differently from its
+ * 4-row blocks; the same row count keeps each query's sums bit-identical to every position's.
+ */
+static inline int tn_rows(int m0, int qstep) { return imin(4, g.T / qstep - m0); }
+
+/**
+ * Key rows of the products for the key block at j0, likewise as at every position: with T − 1
+ * positions the extra key T − 1 is the next sequence's first row (or a row past the chunk's, zeroed
+ * by chunk_forward), so it is finite; its scores are masked for every query (selected away, not
+ * multiplied), and its dK, dV rows land where that sequence's own are written later. A 3-row block
+ * instead would take gemm_block's row-at-a-time edge path (slower, same rounding).
+ */
+static inline int key_rows(int j0) { return imin(4, g.T - j0); }
+
+/**
  * Key-major scores Pᵀ[j, m] = q_m·k_j (scaled) → softmax over the keys j ≤ qstep·m of each query,
  * in place, for j < block_keys(m0); zeros where j > qstep·m. Keys below qstep·m0 + 1 are seen by
  * all four queries of a block; past it each lane is masked (entries there may be anything, even
@@ -582,8 +601,8 @@ static void causal_softmax(int Tq, int qstep, f32 *pt) {
  * query; prob holds each (b, h)'s Pᵀ [Tp, Tqp]. The causal mask is exploited by 4-blocks: key
  * block j0 scores only the query blocks that see it, and query block m0 sums only the keys it sees.
  */
-static void attn_fwd(int qstep, const f32 *z, f32 *prob, f32 *o) {
-  int T = g.T, Tp = g.Tp, Tq = T / qstep, Tqp = (Tq + 3) & ~3, c = g.c, H = g.H, d = g.d, ld = 3 * d;
+static void attn_fwd(int qstep, int T, const f32 *z, f32 *prob, f32 *o) {
+  int Tp = g.Tp, Tq = T / qstep, Tqp = (Tq + 3) & ~3, c = g.c, H = g.H, d = g.d, ld = 3 * d;
   v4 scale = vsplat(1.0f / __builtin_sqrtf((f32)c));
   f32 *qt = scr_t; // [c, Tqp]
   for (int b = 0; b < g.B; b++) {
@@ -595,11 +614,11 @@ static void attn_fwd(int qstep, const f32 *z, f32 *prob, f32 *o) {
       f32 *pt = prob + (b * H + h) * Tp * Tqp;
       for (int j0 = 0; j0 < T; j0 += 4) {
         int m0 = first_block(j0, qstep);
-        gemm_block(imin(4, T - j0), Tqp - m0, c, zb + c + j0 * ld, ld, qt + m0, Tqp, pt + j0 * Tqp + m0, Tqp, 0);
+        gemm_block(key_rows(j0), Tqp - m0, c, zb + c + j0 * ld, ld, qt + m0, Tqp, pt + j0 * Tqp + m0, Tqp, 0);
       }
       causal_softmax(Tq, qstep, pt);
       f32 *ob = o + b * Tq * d + h * c;
-      for (int m0 = 0; m0 < Tq; m0 += 4) gemm_tn_block(imin(4, Tq - m0), c, imin(T, qstep * (m0 + 3) + 1), pt + m0, Tqp, zb + 2 * c, ld, ob + m0 * d, d, 0);
+      for (int m0 = 0; m0 < Tq; m0 += 4) gemm_tn_block(tn_rows(m0, qstep), c, imin(T, qstep * (m0 + 3) + 1), pt + m0, Tqp, zb + 2 * c, ld, ob + m0 * d, d, 0);
     }
   }
 }
@@ -609,8 +628,8 @@ static void attn_fwd(int qstep, const f32 *z, f32 *prob, f32 *o) {
  * dK = dSᵀ q, dQ = dS k — each restricted to the causal blocks as in attn_fwd. With qstep 2 the
  * query part of dz at y-token rows is not written.
  */
-static void attn_bwd(int qstep, const f32 *z, const f32 *prob, const f32 *dO, f32 *dz) {
-  int T = g.T, Tp = g.Tp, Tq = T / qstep, Tqp = (Tq + 3) & ~3, c = g.c, H = g.H, d = g.d, ld = 3 * d;
+static void attn_bwd(int qstep, int T, const f32 *z, const f32 *prob, const f32 *dO, f32 *dz) {
+  int Tp = g.Tp, Tq = T / qstep, Tqp = (Tq + 3) & ~3, c = g.c, H = g.H, d = g.d, ld = 3 * d;
   v4 scale = vsplat(1.0f / __builtin_sqrtf((f32)c));
   f32 *dot = scr_t, *ds = scr_tt; // dOᵀ [c, Tqp], dPᵀ → dSᵀ [Tp, Tqp] (rows ≥ T: finite, setup)
   for (int b = 0; b < g.B; b++) {
@@ -621,7 +640,7 @@ static void attn_bwd(int qstep, const f32 *z, const f32 *prob, const f32 *dO, f3
       zero_pad(c, Tq, dot, Tqp);
       for (int j0 = 0; j0 < T; j0 += 4) {
         int m0 = first_block(j0, qstep);
-        gemm_block(imin(4, T - j0), Tqp - m0, c, zb + 2 * c + j0 * ld, ld, dot + m0, Tqp, ds + j0 * Tqp + m0, Tqp, 0); // dPᵀ
+        gemm_block(key_rows(j0), Tqp - m0, c, zb + 2 * c + j0 * ld, ld, dot + m0, Tqp, ds + j0 * Tqp + m0, Tqp, 0); // dPᵀ
       }
       for (int m0 = 0; m0 < Tq; m0 += 4) {
         // Pᵀ is zero at masked entries and dPᵀ finite there (computed, or the zero rows ≥ T)
@@ -633,12 +652,12 @@ static void attn_bwd(int qstep, const f32 *z, const f32 *prob, const f32 *dO, f3
         for (int j = 0; j < end; j++) vst(r + j * Tqp, vmul(vmul(vld(p + j * Tqp), wasm_f32x4_sub(vld(r + j * Tqp), acc)), scale));
       }
       for (int j0 = 0; j0 < T; j0 += 4) {
-        int rows = imin(4, T - j0), m0 = first_block(j0, qstep);
+        int rows = key_rows(j0), m0 = first_block(j0, qstep);
         gemm_block(rows, c, Tq - m0, pt + j0 * Tqp + m0, Tqp, dob + m0 * d, d, dzb + 2 * c + j0 * ld, ld, 0);                // dV = Pᵀ dO
         gemm_block(rows, c, Tq - m0, ds + j0 * Tqp + m0, Tqp, zb + m0 * qstep * ld, qstep * ld, dzb + c + j0 * ld, ld, 0); // dK = dSᵀ q
       }
       for (int m0 = 0; m0 < Tq; m0 += 4)
-        gemm_tn_block(imin(4, Tq - m0), c, imin(T, qstep * (m0 + 3) + 1), ds + m0, Tqp, zb + c, ld, dzb + m0 * qstep * ld, qstep * ld, 0); // dQ = dS k
+        gemm_tn_block(tn_rows(m0, qstep), c, imin(T, qstep * (m0 + 3) + 1), ds + m0, Tqp, zb + c, ld, dzb + m0 * qstep * ld, qstep * ld, 0); // dQ = dS k
     }
   }
 }
@@ -729,18 +748,31 @@ static void qkv_bwd(int N, int qstep, const f32 *u, const f32 *w, const f32 *dz,
 }
 
 /** The chunk's tokens: sequences b0 … b0 + g.B − 1 of the call's xs, ys. */
-static void embed_tokens(int b0) {
-  int B = g.B, K = g.K, D = g.D, V = g.V, T = g.T;
+static void embed_tokens(int b0, int T) {
+  int B = g.B, K = g.K, D = g.D, V = g.V;
   const f32 *cx = xs + b0 * K * D, *cy = ys + b0 * K;
   vzero(B * T * V, tokens);
   for (int b = 0; b < B; b++) {
     for (int k = 0; k < K; k++) {
       f32 *tx = tokens + (b * T + 2 * k) * V, *ty = tx + V;
       for (int i = 0; i < D; i++) tx[1 + i] = cx[(b * K + k) * D + i]; // [0, x_k]
-      ty[0] = cy[b * K + k];                                        // [y_k, 0 … 0]
+      if (2 * k + 1 < T) ty[0] = cy[b * K + k];                     // [y_k, 0 … 0]
     }
   }
 }
+
+/** Positions per sequence in the layers below the last with `xonly`: T − 1 (see layer_positions). */
+static inline int short_positions(int xonly) { return xonly && g.L > 1 ? g.T - 1 : g.T; }
+
+/**
+ * Positions per sequence that layer l computes (its rows: g.B times this, sequence-major). With
+ * `xonly`, the layers below the last skip each sequence's last position T − 1 (a y-token): the loss
+ * reads no output there, the last layer asks no query there (queries at x-tokens only), and below
+ * it only a query at T − 1 itself would read its keys and values (causal). Skipping it is exact:
+ * at every layer its backward terms are zeros (its gradient is zero, and its probabilities under
+ * every other query are masked zeros), which leave the sums they would join unchanged.
+ */
+static inline int layer_positions(int xonly, int l) { return l < g.L - 1 ? short_positions(xonly) : g.T; }
 
 /**
  * The forward pass of one chunk (g.B sequences from b0; g.N = g.B·T rows). With `xonly` the last
@@ -751,25 +783,28 @@ static void embed_tokens(int b0) {
  * b·K + k) are written; without `xonly`, its rows of outputs [B·T, V].
  */
 static void chunk_forward(int b0, int xonly) {
-  int N = g.N, d = g.d, V = g.V, T = g.T, mlp = g.mlp;
+  int N = g.N, d = g.d, V = g.V, T = g.T, mlp = g.mlp, Tc = short_positions(xonly), L = g.L;
   MARK(0);
-  embed_tokens(b0);
+  embed_tokens(b0, layer_positions(xonly, 0));
   // x⁰ = W_tok τ + p_t
   f32 *x0 = S[0].x;
-  linear_fwd(N, V, d, tokens, WT.tok, x0);
-  for (int n = 0; n < N; n++) axpy(d, 1.0f, WT.pos + (n % T) * d, x0 + n * d);
+  int N0 = g.B * layer_positions(xonly, 0);
+  linear_fwd(N0, V, d, tokens, WT.tok, x0);
+  for (int n = 0; n < N0; n++) axpy(d, 1.0f, WT.pos + (n % layer_positions(xonly, 0)) * d, x0 + n * d);
   int R = N; // rows after attention
-  for (int l = 0; l < g.L; l++) {
+  for (int l = 0; l < L; l++) {
     LayerSave *s = &S[l];
     LayerParams *p = &P.layer[l];
-    int q = xonly && l == g.L - 1 ? 2 : 1; // query step: row r after attention is input row q·r
-    R = N / q;
+    int q = xonly && l == L - 1 ? 2 : 1; // query step: row r after attention is input row q·r
+    int Tl = layer_positions(xonly, l), Nl = g.B * Tl;
+    R = Nl / q;
     MARK(1); // embedding / previous layer's residual
-    if (g.ln) ln_fwd(N, d, s->x, p->ln0g, p->ln0b, s->xhat0, s->rstd0, s->u0);
+    if (g.ln) ln_fwd(Nl, d, s->x, p->ln0g, p->ln0b, s->xhat0, s->rstd0, s->u0);
     MARK(2);
-    qkv_fwd(N, q, s->u0, WT.qkv[l], s->z);
+    qkv_fwd(Nl, q, s->u0, WT.qkv[l], s->z);
+    if (Tl < T) vzero(3 * d, s->z + Nl * 3 * d); // the extra key row of the chunk's last sequence (key_rows)
     MARK(3);
-    attn_fwd(q, s->z, s->prob, s->o);
+    attn_fwd(q, Tl, s->z, s->prob, s->o);
     MARK(4);
     if (g.out) linear_fwd(R, d, d, s->o, WT.wo[l], s->a);
     MARK(5);
@@ -794,12 +829,15 @@ static void chunk_forward(int b0, int xonly) {
     MARK(7);
     // m = r W₂ᵀ + b₂; x ← 2x + a + m (the double residual)
     linear_fwd(R, mlp, d, s->r, WT.w2[l], tmp_nd2);
-    f32 *xn = l + 1 < g.L ? S[l + 1].x : xf;
+    f32 *xn = l + 1 < L ? S[l + 1].x : xf;
+    int widen = Tl < T && l + 1 == L - 1; // into the last layer's every-position rows: row b·Tc + t → b·T + t
     for (int r = 0; r < R; r++) {
       const f32 *xr = s->x + r * q * d, *ar = s->a + r * d, *mr = tmp_nd2 + r * d;
-      f32 *o = xn + r * d;
+      f32 *o = xn + (widen ? r + r / Tc : r) * d;
       for (int i = 0; i < d; i++) o[i] = ((xr[i] * 2.0f) + ar[i]) + (mr[i] + p->b2[i]);
     }
+    if (widen) // the last position: its keys and values are read by no query, but must be finite (masked, not multiplied, in attention)
+      for (int b = 0; b < g.B; b++) vzero(d, xn + (b * T + T - 1) * d);
   }
   MARK(1);
   if (g.ln) ln_fwd(R, d, xf, P.lnfg, P.lnfb, xhatf, rstdf, uf);
@@ -838,7 +876,7 @@ EXPORT(predict) void predict(void) { forward_pass(1); }
  * squared errors to sse[k].
  */
 static void chunk_backward(int b0, int xonly) {
-  int N = g.N, d = g.d, V = g.V, T = g.T, mlp = g.mlp, K = g.K;
+  int N = g.N, d = g.d, V = g.V, T = g.T, mlp = g.mlp, K = g.K, Tc = short_positions(xonly);
   int q = xonly ? 2 : 1, R = N / q; // the last layer's rows after attention
   // ŷ_bk = channel 0 of output row b·K + k (xonly) or b·T + 2k; dL/dŷ_bk = 2(ŷ − y)/(batch·K), 0 at y-tokens
   const f32 *out = outputs + b0 * (R / g.B) * V, *cy = ys + b0 * K;
@@ -870,7 +908,14 @@ static void chunk_backward(int b0, int xonly) {
     LayerSave *s = &S[l];
     LayerParams *p = &P.layer[l], *gp = &G.layer[l];
     q = xonly && l == g.L - 1 ? 2 : 1; // as in chunk_forward
-    R = N / q;
+    int Tl = layer_positions(xonly, l), Nl = g.B * Tl;
+    R = Nl / q;
+    if (Tl < T && l == g.L - 2) // from the last layer's every-position rows: row b·T + t → b·Tc + t (t < Tc; in place, moving down)
+      for (int r = 0; r < Nl; r++) {
+        const f32 *src = g_res + (r + r / Tc) * d;
+        f32 *dst = g_res + r * d;
+        if (src != dst) for (int i = 0; i < d; i++) dst[i] = src[i];
+      }
     MARK(9); // unembedding + final LN backward / previous layer's LN₀ backward
     colsum(R, d, g_res, gp->b2);
     linear_bwd(R, mlp, d, s->r, p->w2, g_res, gp->w2, tmp_nm, 0); // dr
@@ -901,21 +946,22 @@ static void chunk_backward(int b0, int xonly) {
       dO = tmp_nd2;
     }
     MARK(14);
-    attn_bwd(q, s->z, s->prob, dO, tmp_n3d);
+    attn_bwd(q, Tl, s->z, s->prob, dO, tmp_n3d);
     MARK(15);
     if (g.ln) {
-      qkv_bwd(N, q, s->u0, p->qkv, tmp_n3d, gp->qkv, tmp_nd, 0);
+      qkv_bwd(Nl, q, s->u0, p->qkv, tmp_n3d, gp->qkv, tmp_nd, 0);
       MARK(16);
-      ln_bwd(N, d, tmp_nd, s->xhat0, s->rstd0, p->ln0g, gp->ln0g, gp->ln0b, g_next, 1);
+      ln_bwd(Nl, d, tmp_nd, s->xhat0, s->rstd0, p->ln0g, gp->ln0g, gp->ln0b, g_next, 1);
     } else {
-      qkv_bwd(N, q, s->u0, p->qkv, tmp_n3d, gp->qkv, g_next, 1);
+      qkv_bwd(Nl, q, s->u0, p->qkv, tmp_n3d, gp->qkv, g_next, 1);
     }
   }
   MARK(9);
   // embedding: dW_tok [d, V] += dx⁰ᵀ τ, dp_t += Σ_b dx⁰_bt (as rows, into G.pos by loss_and_grads)
   f32 *dx0 = g_next;
-  gemm_tn(d, V, N, dx0, d, tokens, V, G.tok, V, 1);
-  for (int n = 0; n < N; n++) axpy(d, 1.0f, dx0 + n * d, scr_pos + (n % T) * d);
+  int T0 = layer_positions(xonly, 0), N0 = g.B * T0;
+  gemm_tn(d, V, N0, dx0, d, tokens, V, G.tok, V, 1);
+  for (int n = 0; n < N0; n++) axpy(d, 1.0f, dx0 + n * d, scr_pos + (n % T0) * d);
   MARK(17);
 }
 
