@@ -8,28 +8,10 @@
 # plain build with extra flags (e.g. -DFMA -mrelaxed-simd, -DKC=32) for benchmarks. Needs Debian's
 # clang-14, lld-14 and llvm-14; the generated file is committed, so running the project never needs
 # a compiler. It records the sha256 of lm-gemm.c it was built from, which the build test checks.
-#
-# clang-14 emits relaxed_madd under its pre-standard opcode (0xfd 0xaf 0x01); the standard one
-# (0xfd 0x85 0x02, what V8 decodes) has the same length, so the build rewrites it in place — after
-# checking with llvm-objdump that every occurrence of those bytes is such an instruction.
+# Flags and the relaxed-SIMD opcode fix are shared with build.sh (wasm-common.sh).
 set -eu
 cd "$(dirname "$0")"
-FLAGS="--target=wasm32 -O3 -msimd128 -mbulk-memory -nostdlib -ffreestanding -fno-math-errno -Wall -Wextra
-  -Wl,--no-entry -Wl,--max-memory=4294967296 -Wl,--strip-all"
-
-# fix_fma IN OUT: the relaxed-SIMD build with standard opcodes
-fix_fma() {
-  want=$(llvm-objdump-14 -d "$1" | grep -c 'f32x4\.fma') || true
-  python3 - "$1" "$2" "$want" <<'PY'
-import sys
-src, dst, want = sys.argv[1], sys.argv[2], int(sys.argv[3])
-b = open(src, 'rb').read()
-old, new = b'\xfd\xaf\x01', b'\xfd\x85\x02'
-if b.count(old) != want or want == 0:
-    sys.exit(f'build-lm.sh: {b.count(old)} byte matches for {want} f32x4.fma instructions: refusing to patch')
-open(dst, 'wb').write(b.replace(old, new))
-PY
-}
+. ./wasm-common.sh
 
 if [ "${1:-}" = "--wasm" ]; then
   out=$2

@@ -10,30 +10,17 @@
 # committed, so running the project never needs a compiler. It records the sha256 of transformer.c
 # it was built from: test/lib/kernels/build.test.ts fails when the committed module is stale (edit
 # transformer.c → run this script).
-#
-# clang-14 emits relaxed_madd under its pre-standard opcode (0xfd 0xaf 0x01); the standard one
-# (0xfd 0x85 0x02, what V8 decodes) has the same length, so the build rewrites it in place — after
-# checking with llvm-objdump that every occurrence of those bytes is such an instruction.
+# Flags and the relaxed-SIMD opcode fix are shared with build-lm.sh (wasm-common.sh).
 set -eu
 cd "$(dirname "$0")"
-FLAGS="--target=wasm32 -O3 -msimd128 -mbulk-memory -nostdlib -ffreestanding -fno-math-errno -Wall -Wextra -Wno-unused-parameter
-  -Wl,--no-entry -Wl,--max-memory=4294967296 -Wl,--strip-all"
+. ./wasm-common.sh
 
 # fma_build OUT [extra clang flags]: the relaxed-SIMD build with standard opcodes
 fma_build() {
   out=$1
   shift
   clang-14 $FLAGS -DFMA -mrelaxed-simd "$@" -o "$out.pre" transformer.c
-  want=$(llvm-objdump-14 -d "$out.pre" | grep -c 'f32x4\.fma') || true
-  python3 - "$out.pre" "$out" "$want" <<'PY'
-import sys
-src, dst, want = sys.argv[1], sys.argv[2], int(sys.argv[3])
-b = open(src, 'rb').read()
-old, new = b'\xfd\xaf\x01', b'\xfd\x85\x02'
-if b.count(old) != want or want == 0:
-    sys.exit(f'build.sh: {b.count(old)} byte matches for {want} f32x4.fma instructions: refusing to patch')
-open(dst, 'wb').write(b.replace(old, new))
-PY
+  fix_fma "$out.pre" "$out"
   rm -f "$out.pre"
 }
 
