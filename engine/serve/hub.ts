@@ -119,6 +119,7 @@ export class Hub {
       const node = graph.nodes.get(id)!;
       const a = plan.get(id);
       const prev = old.get(id);
+      const other = seen.get(id);
       const base = {
         id,
         stage: node.decl.stage.name,
@@ -135,12 +136,11 @@ export class Hub {
         const built = this.builtKeys.has(id) && this.builtKeys.get(id) === a.key;
         view = { ...base, state: built ? 'built' : 'fresh', reasons: [], key: a.key, seconds: a.record!.wallSeconds };
       } else if (prev?.state === 'running' && this.run.active) view = { ...prev, ...base };
-      else if (seen.get(id)?.state === 'running') {
+      else if (other?.state === 'running') {
         const same = prev?.state === 'running' && prev.key === a.key;
-        view = { ...base, state: 'running', reasons: a.reasons, key: a.key, runner: (seen.get(id) as { runner: string }).runner, since: same ? prev.since : Date.now(), progress: same ? prev.progress : undefined };
-      }
-      else if (seen.get(id)?.state === 'queued') view = { ...base, state: 'stale', reasons: [`queued in ${(seen.get(id) as { runner: string }).runner}`, ...a.reasons], key: a.key };
-      else if (seen.get(id)?.state === 'failed') view = { ...base, state: 'failed', reasons: a.reasons, key: a.key, error: (seen.get(id) as { error: string }).error };
+        view = { ...base, state: 'running', reasons: a.reasons, key: a.key, runner: other.runner, since: same ? prev.since : Date.now(), progress: same ? prev.progress : undefined };
+      } else if (other?.state === 'queued') view = { ...base, state: 'stale', reasons: [`queued in ${other.runner}`, ...a.reasons], key: a.key };
+      else if (other?.state === 'failed') view = { ...base, state: 'failed', reasons: a.reasons, key: a.key, error: other.error };
       else view = { ...base, state: 'stale', reasons: a.reasons, key: a.key };
       this.views.set(id, view);
     }

@@ -87,11 +87,29 @@ export function isStale(file: string, now = Date.now()): boolean {
   return now - mtime > STALE_MS;
 }
 
+/** What this process writes into a lock file it holds. */
+const ownInfo = (): LockInfo => ({ pid: process.pid, host: hostname(), at: new Date().toISOString() });
+
+/**
+ * Replaces `file` with `text` by renaming an owned temporary over it (swept if this process dies
+ * midway): a reader sees the old or the new content, and the path exists throughout. No fsync and
+ * best effort — these rewrites only inform other processes; a failure leaves the old content.
+ */
+async function replaceFile(file: string, text: string): Promise<void> {
+  const tmp = tmpName(dirname(file), basename(file));
+  try {
+    await fsp.writeFile(tmp, text);
+    await fsp.rename(tmp, file);
+  } catch {
+    await fsp.rm(tmp, { force: true });
+  }
+}
+
 async function tryCreate(file: string): Promise<boolean> {
   try {
     const fh = await fsp.open(file, 'wx');
     try {
-      await fh.writeFile(JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString() } satisfies LockInfo));
+      await fh.writeFile(JSON.stringify(ownInfo()));
     } finally {
       await fh.close();
     }
@@ -152,17 +170,8 @@ export async function acquireLock(root: string, key: string, signal?: AbortSigna
   const progress = progressWriter(progressPath(root, key));
   let released = false;
   return {
-    async started() {
-      // Rewritten by rename: a reader (isStale, another acquirer) sees the old or the new content, and
-      // the file exists throughout, so the O_EXCL exclusion holds. Best effort: it only informs serve.
-      const tmp = tmpName(dirname(file), basename(file));
-      try {
-        await fsp.writeFile(tmp, JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString(), started: new Date().toISOString() } satisfies LockInfo));
-        await fsp.rename(tmp, file);
-      } catch {
-        await fsp.rm(tmp, { force: true });
-      }
-    },
+    // The path exists throughout the rewrite, so the O_EXCL exclusion holds.
+    started: () => replaceFile(file, JSON.stringify({ ...ownInfo(), started: new Date().toISOString() } satisfies LockInfo)),
     progress: progress.set,
     async release() {
       if (released) return;
@@ -175,9 +184,9 @@ export async function acquireLock(root: string, key: string, signal?: AbortSigna
 }
 
 /**
- * Writes the latest progress to `file` at most once per PROGRESS_EVERY_MS (a write is a rename of a
- * temp file: a reader never sees half of one); the value set last is written when the interval ends.
- * close() waits for the write in flight and removes the file.
+ * Writes the latest progress to `file` (replaceFile: a reader never sees half of it) at most once per
+ * PROGRESS_EVERY_MS; the value set last is written when the interval ends. close() waits for the
+ * write in flight and removes the file.
  */
 function progressWriter(file: string): { set(done: number, total: number, unit?: string): void; close(): Promise<void> } {
   let latest: LockProgress | null = null;
@@ -190,8 +199,7 @@ function progressWriter(file: string): { set(done: number, total: number, unit?:
     if (closed || !latest) return;
     const value = JSON.stringify(latest);
     lastWrite = Date.now();
-    const tmp = tmpName(dirname(file), basename(file)); // owned: a killed writer's is swept (sweepOrphans)
-    writing = writing.then(() => fsp.writeFile(tmp, value).then(() => fsp.rename(tmp, file))).catch(() => {}); // best effort: only a view
+    writing = writing.then(() => replaceFile(file, value));
   };
   return {
     set(done, total, unit) {
